@@ -1,0 +1,195 @@
+// Command mediad is the media upload service. main only calls run, which
+// is what tests call too.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"github.com/logicspike/mediad/app"
+	"github.com/logicspike/mediad/config"
+	"github.com/logicspike/mediad/ent"
+	"github.com/logicspike/mediad/internal/media"
+	"github.com/logicspike/mediad/internal/storage"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "mediad:", err)
+		os.Exit(2)
+	}
+}
+
+// run loads the configuration, builds the dependencies and serves until ctx
+// ends, then shuts down gracefully. args[1] may name a subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 1 {
+		return fmt.Errorf("unknown command %q (usage: mediad)", strings.Join(args[1:], " "))
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	cfg.ListenAddr = ln.Addr().String() // the real port, when LISTEN_ADDR asked for :0
+
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	store, blobs, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	svc := media.New(db, store, log, media.Config{
+		PublicURL: cfg.PublicURL(),
+		MaxBytes: map[media.Purpose]int64{
+			media.Avatar: cfg.MaxAvatarBytes, media.Logo: cfg.MaxLogoBytes, media.Attachment: cfg.MaxAttachmentBytes,
+		},
+		AttachmentTypes: cfg.AttachmentTypes,
+		MaxImagePixels:  cfg.MaxImagePixels,
+	})
+	handler := app.NewServer(app.Deps{Config: cfg, Media: svc, Log: log, Blobs: blobs})
+	return serve(ctx, cfg, log, ln, handler)
+}
+
+// serve listens until ctx ends, then stops accepting and lets in-flight
+// requests finish within SHUTDOWN_GRACE. Requests still running then are
+// cancelled (their uploads end failed, not pending) and given a little
+// more time to record that.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener, handler http.Handler) error {
+	base, cut := context.WithCancelCause(context.Background())
+	defer cut(nil)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "storage", cfg.Storage, "public_url", cfg.PublicURL())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(graceCtx); err != nil {
+		log.Warn("grace over: cancelling the requests still running")
+		cut(app.ShutdownCause())
+		finalCtx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(finalCtx); err != nil {
+			srv.Close()
+		}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config.Config, stdout io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "" {
+		format = "json"
+		if f, ok := stdout.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	var h slog.Handler = slog.NewJSONHandler(stdout, opts)
+	if format == "text" {
+		h = slog.NewTextHandler(stdout, opts)
+	}
+	return slog.New(app.LogHandler(h))
+}
+
+// openDatabase opens SQLite (embedded) or PostgreSQL and migrates it.
+func openDatabase(ctx context.Context, cfg config.Config) (*ent.Client, error) {
+	driver, dsn, err := cfg.Database()
+	if err != nil {
+		return nil, err
+	}
+	var drv *entsql.Driver
+	switch driver {
+	case "sqlite":
+		if cfg.DatabaseURL == "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, fmt.Errorf("data dir: %w", err)
+			}
+		}
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+		drv = entsql.OpenDB(dialect.SQLite, db)
+	case "postgres":
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(16)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		drv = entsql.OpenDB(dialect.Postgres, db)
+	}
+	client := ent.NewClient(ent.Driver(drv))
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := client.Schema.Create(mctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("database %s: migrate: %w", driver, err)
+	}
+	return client, nil
+}
+
+// openStore builds the configured object store; with disk storage it also
+// returns the handler that serves /blobs/.
+func openStore(cfg config.Config) (storage.Store, http.Handler, error) {
+	if cfg.Storage == "s3" {
+		return storage.NewS3(storage.S3Config{
+			Endpoint: cfg.S3Endpoint, Region: cfg.S3Region, Bucket: cfg.S3Bucket,
+			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey, PathStyle: cfg.S3PathStyle,
+			PartSize: cfg.S3PartSize, PartConcurrency: cfg.S3PartConcurrency, MaxUploads: cfg.S3MaxUploads,
+		}), nil, nil
+	}
+	disk, err := storage.NewDisk(cfg.BlobDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	return disk, disk.Handler(), nil
+}
