@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,18 @@ func TestKeysListsEveryVariable(t *testing.T) {
 	for _, k := range []string{"LISTEN_ADDR", "DATA_DIR", "DATABASE_URL", "STORAGE", "S3_PATH_STYLE", "REDIS_URL", "GATEWAY_SECRETS", "DEMO_PAGE", "LOG_FORMAT"} {
 		if !strings.Contains(keys, k) {
 			t.Errorf("Keys() lacks %s", k)
+		}
+	}
+}
+
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys() {
+		if !strings.Contains(string(readme), "`"+k+"`") {
+			t.Errorf("README.md does not list %s", k)
 		}
 	}
 }
