@@ -61,3 +61,17 @@ func handleVariant(svc *media.Service, log *slog.Logger) http.Handler {
 		http.Redirect(w, r, url, http.StatusFound)
 	})
 }
+
+// handleCurrent redirects to a user's current avatar or a tenant's current
+// logo, in the asked size; it needs no identity (widgets embed it).
+func handleCurrent(svc *media.Service, log *slog.Logger, p media.Purpose, param string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		url, err := svc.CurrentURL(r.Context(), p, r.PathValue(param), r.URL.Query().Get("size"))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		http.Redirect(w, r, url, http.StatusFound)
+	})
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 
+	"github.com/logicspike/mediad/internal/media"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -15,6 +16,9 @@ func addRoutes(mux *http.ServeMux, d Deps, m *metrics) {
 	mux.Handle("GET /files/{id}", authed(handleGetFile(d.Media, d.Log)))
 	mux.Handle("DELETE /files/{id}", authed(handleDeleteFile(d.Media, d.Log)))
 	mux.Handle("GET /files/{id}/variants/{name}", authed(handleVariant(d.Media, d.Log)))
+
+	mux.Handle("GET /users/{userId}/avatar", handleCurrent(d.Media, d.Log, media.Avatar, "userId"))
+	mux.Handle("GET /tenants/{tenantId}/logo", handleCurrent(d.Media, d.Log, media.Logo, "tenantId"))
 
 	mux.Handle("GET /health", handleHealth())
 	mux.Handle("GET /ready", handleReady(d.Media))

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,11 @@ type Config struct {
 	MaxImagePixels     int64    `env:"MAX_IMAGE_PIXELS" envDefault:"40000000"`
 	AttachmentTypes    []string `env:"ATTACHMENT_TYPES" envDefault:"image/jpeg,image/png,image/gif,image/webp,application/pdf,text/plain,text/csv,application/zip,application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.openxmlformats-officedocument.presentationml.presentation,application/vnd.oasis.opendocument.text,application/vnd.oasis.opendocument.spreadsheet,application/vnd.oasis.opendocument.presentation,application/msword,application/vnd.ms-excel,application/vnd.ms-powerpoint"`
 
+	// Variant boxes: name:pixels, largest last or first (order does not matter).
+	AvatarSizes   []string `env:"AVATAR_SIZES" envDefault:"sm:64,md:128,lg:256"`
+	LogoSizes     []string `env:"LOGO_SIZES" envDefault:"sm:64,md:128,lg:512"`
+	MasterMaxSide int      `env:"IMAGE_MASTER_MAX_SIDE" envDefault:"2048"`
+
 	ReapInterval     time.Duration `env:"REAP_INTERVAL" envDefault:"5m"`
 	ReapPendingAfter time.Duration `env:"REAP_PENDING_AFTER" envDefault:"1h"`
 	ShutdownGrace    time.Duration `env:"SHUTDOWN_GRACE" envDefault:"30s"`
@@ -95,6 +101,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.GatewaySecrets = trimAll(c.GatewaySecrets)
 	c.CORSAllowedOrigins = trimAll(c.CORSAllowedOrigins)
 	c.AttachmentTypes = trimAll(c.AttachmentTypes)
+	c.AvatarSizes = trimAll(c.AvatarSizes)
+	c.LogoSizes = trimAll(c.LogoSizes)
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -176,6 +184,14 @@ func (c Config) Validate() error {
 			bad(name, "must be greater than zero")
 		}
 	}
+	for name, list := range map[string][]string{"AVATAR_SIZES": c.AvatarSizes, "LOGO_SIZES": c.LogoSizes} {
+		if _, err := ParseSizes(list); err != nil {
+			bad(name, "%v", err)
+		}
+	}
+	if c.MasterMaxSide < 64 || c.MasterMaxSide > 16384 {
+		bad("IMAGE_MASTER_MAX_SIDE", "%d is outside 64–16384", c.MasterMaxSide)
+	}
 	if len(c.AttachmentTypes) == 0 {
 		bad("ATTACHMENT_TYPES", "must list at least one type")
 	}
@@ -197,6 +213,35 @@ func (c Config) Validate() error {
 	// Sorted output keeps the message stable whatever the map order.
 	sortErrors(errs)
 	return errors.Join(errs...)
+}
+
+// Size is one named variant box, e.g. md:128.
+type Size struct {
+	Name   string
+	Pixels int
+}
+
+// ParseSizes reads a list such as ["sm:64", "md:128", "lg:256"]. Names are
+// lower-case letters and digits, unique, never "original".
+func ParseSizes(list []string) ([]Size, error) {
+	if len(list) == 0 {
+		return nil, errors.New("must name at least one size, e.g. sm:64,md:128,lg:256")
+	}
+	var sizes []Size
+	seen := map[string]bool{}
+	for _, item := range list {
+		name, px, ok := strings.Cut(strings.TrimSpace(item), ":")
+		n, err := strconv.Atoi(px)
+		if !ok || err != nil || n < 8 || n > 4096 {
+			return nil, fmt.Errorf("%q is not name:pixels with 8–4096 pixels", item)
+		}
+		if name == "" || name == "original" || seen[name] || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+			return nil, fmt.Errorf("%q: the name must be unique lower-case letters or digits, not original", item)
+		}
+		seen[name] = true
+		sizes = append(sizes, Size{Name: name, Pixels: n})
+	}
+	return sizes, nil
 }
 
 // Database returns the driver ("sqlite" or "postgres") and its DSN.

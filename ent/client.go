@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
 
 	stdsql "database/sql"
@@ -24,6 +25,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// CurrentFile is the client for interacting with the CurrentFile builders.
+	CurrentFile *CurrentFileClient
 	// MediaFile is the client for interacting with the MediaFile builders.
 	MediaFile *MediaFileClient
 }
@@ -37,6 +40,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.CurrentFile = NewCurrentFileClient(c.config)
 	c.MediaFile = NewMediaFileClient(c.config)
 }
 
@@ -128,9 +132,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:       ctx,
-		config:    cfg,
-		MediaFile: NewMediaFileClient(cfg),
+		ctx:         ctx,
+		config:      cfg,
+		CurrentFile: NewCurrentFileClient(cfg),
+		MediaFile:   NewMediaFileClient(cfg),
 	}, nil
 }
 
@@ -148,16 +153,17 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:       ctx,
-		config:    cfg,
-		MediaFile: NewMediaFileClient(cfg),
+		ctx:         ctx,
+		config:      cfg,
+		CurrentFile: NewCurrentFileClient(cfg),
+		MediaFile:   NewMediaFileClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		MediaFile.
+//		CurrentFile.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -179,22 +185,159 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
+	c.CurrentFile.Use(hooks...)
 	c.MediaFile.Use(hooks...)
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
+	c.CurrentFile.Intercept(interceptors...)
 	c.MediaFile.Intercept(interceptors...)
 }
 
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *CurrentFileMutation:
+		return c.CurrentFile.mutate(ctx, m)
 	case *MediaFileMutation:
 		return c.MediaFile.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// CurrentFileClient is a client for the CurrentFile schema.
+type CurrentFileClient struct {
+	config
+}
+
+// NewCurrentFileClient returns a client for the CurrentFile from the given config.
+func NewCurrentFileClient(c config) *CurrentFileClient {
+	return &CurrentFileClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `currentfile.Hooks(f(g(h())))`.
+func (c *CurrentFileClient) Use(hooks ...Hook) {
+	c.hooks.CurrentFile = append(c.hooks.CurrentFile, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `currentfile.Intercept(f(g(h())))`.
+func (c *CurrentFileClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CurrentFile = append(c.inters.CurrentFile, interceptors...)
+}
+
+// Create returns a builder for creating a CurrentFile entity.
+func (c *CurrentFileClient) Create() *CurrentFileCreate {
+	mutation := newCurrentFileMutation(c.config, OpCreate)
+	return &CurrentFileCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CurrentFile entities.
+func (c *CurrentFileClient) CreateBulk(builders ...*CurrentFileCreate) *CurrentFileCreateBulk {
+	return &CurrentFileCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CurrentFileClient) MapCreateBulk(slice any, setFunc func(*CurrentFileCreate, int)) *CurrentFileCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CurrentFileCreateBulk{err: fmt.Errorf("calling to CurrentFileClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CurrentFileCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CurrentFileCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CurrentFile.
+func (c *CurrentFileClient) Update() *CurrentFileUpdate {
+	mutation := newCurrentFileMutation(c.config, OpUpdate)
+	return &CurrentFileUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CurrentFileClient) UpdateOne(_m *CurrentFile) *CurrentFileUpdateOne {
+	mutation := newCurrentFileMutation(c.config, OpUpdateOne, withCurrentFile(_m))
+	return &CurrentFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CurrentFileClient) UpdateOneID(id string) *CurrentFileUpdateOne {
+	mutation := newCurrentFileMutation(c.config, OpUpdateOne, withCurrentFileID(id))
+	return &CurrentFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CurrentFile.
+func (c *CurrentFileClient) Delete() *CurrentFileDelete {
+	mutation := newCurrentFileMutation(c.config, OpDelete)
+	return &CurrentFileDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CurrentFileClient) DeleteOne(_m *CurrentFile) *CurrentFileDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CurrentFileClient) DeleteOneID(id string) *CurrentFileDeleteOne {
+	builder := c.Delete().Where(currentfile.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CurrentFileDeleteOne{builder}
+}
+
+// Query returns a query builder for CurrentFile.
+func (c *CurrentFileClient) Query() *CurrentFileQuery {
+	return &CurrentFileQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCurrentFile},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CurrentFile entity by its id.
+func (c *CurrentFileClient) Get(ctx context.Context, id string) (*CurrentFile, error) {
+	return c.Query().Where(currentfile.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CurrentFileClient) GetX(ctx context.Context, id string) *CurrentFile {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CurrentFileClient) Hooks() []Hook {
+	return c.hooks.CurrentFile
+}
+
+// Interceptors returns the client interceptors.
+func (c *CurrentFileClient) Interceptors() []Interceptor {
+	return c.inters.CurrentFile
+}
+
+func (c *CurrentFileClient) mutate(ctx context.Context, m *CurrentFileMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CurrentFileCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CurrentFileUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CurrentFileUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CurrentFileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CurrentFile mutation op: %q", m.Op())
 	}
 }
 
@@ -334,10 +477,10 @@ func (c *MediaFileClient) mutate(ctx context.Context, m *MediaFileMutation) (Val
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		MediaFile []ent.Hook
+		CurrentFile, MediaFile []ent.Hook
 	}
 	inters struct {
-		MediaFile []ent.Interceptor
+		CurrentFile, MediaFile []ent.Interceptor
 	}
 )
 

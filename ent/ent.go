@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
 )
 
@@ -73,7 +74,8 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			mediafile.Table: mediafile.ValidColumn,
+			currentfile.Table: currentfile.ValidColumn,
+			mediafile.Table:   mediafile.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
 	"github.com/logicspike/mediad/ent/schema"
 )
@@ -11,6 +12,32 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	currentfileFields := schema.CurrentFile{}.Fields()
+	_ = currentfileFields
+	// currentfileDescFileID is the schema descriptor for file_id field.
+	currentfileDescFileID := currentfileFields[1].Descriptor()
+	// currentfile.DefaultFileID holds the default value on creation for the file_id field.
+	currentfile.DefaultFileID = currentfileDescFileID.Default.(string)
+	// currentfile.FileIDValidator is a validator for the "file_id" field. It is called by the builders before save.
+	currentfile.FileIDValidator = currentfileDescFileID.Validators[0].(func(string) error)
+	// currentfileDescID is the schema descriptor for id field.
+	currentfileDescID := currentfileFields[0].Descriptor()
+	// currentfile.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	currentfile.IDValidator = func() func(string) error {
+		validators := currentfileDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	mediafileFields := schema.MediaFile{}.Fields()
 	_ = mediafileFields
 	// mediafileDescTenantID is the schema descriptor for tenant_id field.

@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// CurrentFile is the client for interacting with the CurrentFile builders.
+	CurrentFile *CurrentFileClient
 	// MediaFile is the client for interacting with the MediaFile builders.
 	MediaFile *MediaFileClient
 
@@ -147,6 +149,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.CurrentFile = NewCurrentFileClient(tx.config)
 	tx.MediaFile = NewMediaFileClient(tx.config)
 }
 
@@ -157,7 +160,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: MediaFile.QueryXXX(), the query will be executed
+// applies a query, for example: CurrentFile.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

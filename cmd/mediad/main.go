@@ -73,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		},
 		AttachmentTypes: cfg.AttachmentTypes,
 		MaxImagePixels:  cfg.MaxImagePixels,
+		MasterMaxSide:   cfg.MasterMaxSide,
+		Variants:        map[media.Purpose][]media.Variant{media.Avatar: variants(cfg.AvatarSizes), media.Logo: variants(cfg.LogoSizes)},
 	})
 	handler := app.NewServer(app.Deps{Config: cfg, Media: svc, Log: log, Blobs: blobs})
 	return serve(ctx, cfg, log, ln, handler)
@@ -116,6 +118,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// variants turns validated AVATAR_SIZES / LOGO_SIZES into the service's boxes.
+func variants(list []string) []media.Variant {
+	sizes, _ := config.ParseSizes(list) // Validate already refused bad ones
+	out := make([]media.Variant, len(sizes))
+	for i, s := range sizes {
+		out[i] = media.Variant{Name: s.Name, Pixels: s.Pixels}
+	}
+	return out
 }
 
 func newLogger(cfg config.Config, stdout io.Writer) *slog.Logger {

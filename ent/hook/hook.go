@@ -9,6 +9,18 @@ import (
 	"github.com/logicspike/mediad/ent"
 )
 
+// The CurrentFileFunc type is an adapter to allow the use of ordinary
+// function as CurrentFile mutator.
+type CurrentFileFunc func(context.Context, *ent.CurrentFileMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CurrentFileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CurrentFileMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CurrentFileMutation", m)
+}
+
 // The MediaFileFunc type is an adapter to allow the use of ordinary
 // function as MediaFile mutator.
 type MediaFileFunc func(context.Context, *ent.MediaFileMutation) (ent.Value, error)

@@ -8,6 +8,17 @@ import (
 )
 
 var (
+	// CurrentFilesColumns holds the columns for the "current_files" table.
+	CurrentFilesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 200},
+		{Name: "file_id", Type: field.TypeString, Size: 32, Default: ""},
+	}
+	// CurrentFilesTable holds the schema information for the "current_files" table.
+	CurrentFilesTable = &schema.Table{
+		Name:       "current_files",
+		Columns:    CurrentFilesColumns,
+		PrimaryKey: []*schema.Column{CurrentFilesColumns[0]},
+	}
 	// MediaFilesColumns holds the columns for the "media_files" table.
 	MediaFilesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 32},
@@ -48,6 +59,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		CurrentFilesTable,
 		MediaFilesTable,
 	}
 )

@@ -6,5 +6,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// CurrentFile is the predicate function for currentfile builders.
+type CurrentFile func(*sql.Selector)
+
 // MediaFile is the predicate function for mediafile builders.
 type MediaFile func(*sql.Selector)

@@ -5,6 +5,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/logicspike/mediad/ent"
+	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
 )
 
@@ -110,18 +111,39 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	return s.remove(ctx, row)
 }
 
-// remove deletes a file that is not pending: objects first, then the row.
+// remove deletes a file that is not pending: in one transaction it stops
+// being its scope's current avatar or logo and becomes deleting; then its
+// objects go, then its row.
 func (s *Service) remove(ctx context.Context, row *ent.MediaFile) error {
-	n, err := s.db.MediaFile.Update().
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return dbError(err, "starting a transaction")
+	}
+	if _, err := tx.CurrentFile.Update().Where(currentfile.FileID(row.ID)).SetFileID("").Save(ctx); err != nil {
+		tx.Rollback()
+		return dbError(err, "clearing the current file")
+	}
+	n, err := tx.MediaFile.Update().
 		Where(mediafile.ID(row.ID), mediafile.StatusNEQ(mediafile.StatusPending)).
 		SetStatus(mediafile.StatusDeleting).SetUpdatedAt(s.now()).
 		Save(ctx)
 	if err != nil {
+		tx.Rollback()
 		return dbError(err, "marking a file deleting")
 	}
 	if n == 0 {
+		tx.Rollback()
 		return ErrNotFound // gone meanwhile
 	}
+	if err := tx.Commit(); err != nil {
+		return dbError(err, "marking a file deleting")
+	}
+	return s.purge(ctx, row)
+}
+
+// purge removes the objects of a deleting file, then its row. When the
+// store fails the row stays deleting (never gone while objects remain).
+func (s *Service) purge(ctx context.Context, row *ent.MediaFile) error {
 	if err := s.store.Delete(ctx, objectKeys(row)...); err != nil {
 		return newError(KindStorage, err, "removing the file's objects failed; it stays deleting and will be retried")
 	}
@@ -131,6 +153,45 @@ func (s *Service) remove(ctx context.Context, row *ent.MediaFile) error {
 	return nil
 }
 
+// CurrentURL is the public URL of a scope's current avatar or logo, in the
+// variant named size ("original" for the master; empty for md).
+func (s *Service) CurrentURL(ctx context.Context, p Purpose, scopeID, size string) (string, error) {
+	if size == "" {
+		size = "md"
+	}
+	scope := scopeID
+	if p == Avatar {
+		scope = UserScope(scopeID)
+	}
+	if err := checkScopeID("id", scopeID); err != nil {
+		return "", ErrNotFound
+	}
+	if size != "original" && !s.hasVariant(p, size) {
+		return "", newError(KindBadRequest, nil, "size must be original or one of the %s variants", p)
+	}
+	cur, err := s.db.CurrentFile.Get(ctx, currentID(p, scope))
+	if err != nil {
+		return "", dbError(err, "reading the current file")
+	}
+	if cur.FileID == "" {
+		return "", ErrNotFound
+	}
+	row, err := s.db.MediaFile.Query().Where(mediafile.ID(cur.FileID), mediafile.Scope(scope)).Only(ctx)
+	if err != nil {
+		return "", dbError(err, "reading the current file")
+	}
+	return s.variantURL(row, size)
+}
+
+func (s *Service) hasVariant(p Purpose, name string) bool {
+	for _, v := range s.imaging[p].Variants {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // VariantURL is the public URL of a variant ("original" for the original)
 // of a ready file in the caller's scope.
 func (s *Service) VariantURL(ctx context.Context, a Actor, id, name string) (string, error) {
@@ -138,6 +199,10 @@ func (s *Service) VariantURL(ctx context.Context, a Actor, id, name string) (str
 	if err != nil {
 		return "", err
 	}
+	return s.variantURL(row, name)
+}
+
+func (s *Service) variantURL(row *ent.MediaFile, name string) (string, error) {
 	if row.Status != mediafile.StatusReady {
 		return "", ErrNotFound
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -95,6 +96,14 @@ type Config struct {
 	MaxBytes        map[Purpose]int64 // size limit per purpose
 	AttachmentTypes []string          // allow-list for attachments
 	MaxImagePixels  int64
+	MasterMaxSide   int                   // longest side of an avatar's or logo's master
+	Variants        map[Purpose][]Variant // variant boxes of avatars (Fill) and logos (Fit)
+}
+
+// Variant is a named variant box.
+type Variant struct {
+	Name   string
+	Pixels int
 }
 
 // Service runs uploads and queries over one database and one store.
@@ -106,7 +115,8 @@ type Service struct {
 	maxBytes    map[Purpose]int64
 	attachments imagery.TypePolicy
 	images      imagery.TypePolicy
-	maxPixels   int64
+	imaging     map[Purpose]imagery.Options
+	decodes     chan struct{} // bounds the images decoded at once, and so their memory
 	now         func() time.Time
 }
 
@@ -120,9 +130,21 @@ func New(db *ent.Client, store storage.Store, log *slog.Logger, cfg Config) *Ser
 		maxBytes:    cfg.MaxBytes,
 		attachments: imagery.NewTypePolicy(cfg.AttachmentTypes),
 		images:      imagery.NewTypePolicy(imagery.ImageTypes),
-		maxPixels:   cfg.MaxImagePixels,
-		now:         func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		imaging: map[Purpose]imagery.Options{
+			Avatar: imageOptions(cfg, Avatar, imagery.Fill),
+			Logo:   imageOptions(cfg, Logo, imagery.Fit),
+		},
+		decodes: make(chan struct{}, runtime.GOMAXPROCS(0)),
+		now:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
+}
+
+func imageOptions(cfg Config, p Purpose, mode imagery.Mode) imagery.Options {
+	o := imagery.Options{MaxPixels: cfg.MaxImagePixels, MasterMaxSide: cfg.MasterMaxSide}
+	for _, v := range cfg.Variants[p] {
+		o.Variants = append(o.Variants, imagery.VariantSpec{Name: v.Name, Size: v.Pixels, Mode: mode})
+	}
+	return o
 }
 
 // MaxBytes is the size limit of the purpose (0 for an unknown purpose).

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/logicspike/mediad/ent"
+	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
+	"github.com/logicspike/mediad/ent/schema"
 	"github.com/logicspike/mediad/internal/imagery"
 	"github.com/logicspike/mediad/internal/storage"
 )
@@ -37,9 +39,6 @@ func (s *Service) Upload(ctx context.Context, a Actor, req UploadRequest) (File,
 	if err != nil {
 		return File{}, err
 	}
-	if req.Purpose != Attachment {
-		return File{}, newError(KindUnsupportedType, nil, "%s uploads are not enabled yet", req.Purpose)
-	}
 	m := &meter{r: req.Body, limit: s.maxBytes[req.Purpose], hash: sha256.New()}
 
 	// Sniff the type from the first bytes before anything is recorded.
@@ -53,27 +52,47 @@ func (s *Service) Upload(ctx context.Context, a Actor, req UploadRequest) (File,
 	}
 	head = head[:n]
 	sniffed := imagery.Sniff(head)
-	if !s.attachments.Allows(sniffed) {
-		return File{}, newError(KindUnsupportedType, nil, "detected type %s is not accepted for %s; accepted: %s",
-			sniffed.MediaType, req.Purpose, strings.Join(s.attachments.Accepted(), ", "))
+	policy := s.attachments
+	if req.Purpose != Attachment {
+		policy = s.images
 	}
+	if !policy.Allows(sniffed) {
+		return File{}, newError(KindUnsupportedType, nil, "detected type %s is not accepted for %s; accepted: %s",
+			sniffed.MediaType, req.Purpose, strings.Join(policy.Accepted(), ", "))
+	}
+	body := io.MultiReader(bytes.NewReader(head), m)
+	if req.Purpose == Attachment {
+		return s.uploadAttachment(ctx, a, scope, req, sniffed, m, body)
+	}
+	return s.uploadImage(ctx, a, scope, req, sniffed, m, body)
+}
 
+// newRow inserts the pending row of an upload.
+func (s *Service) newRow(ctx context.Context, a Actor, scope string, req UploadRequest, contentType, ext string) (*ent.MediaFile, error) {
 	now := s.now()
 	id := NewID()
 	create := s.db.MediaFile.Create().
 		SetID(id).SetUserID(a.UserID).SetScope(scope).SetPurpose(mediafile.Purpose(req.Purpose)).
-		SetKey(ObjectKey(scope, req.Purpose, now, id, sniffed.Ext)).
-		SetFilename(SanitizeFilename(req.Filename)).SetContentType(sniffed.ContentType).
+		SetKey(ObjectKey(scope, req.Purpose, now, id, ext)).
+		SetFilename(SanitizeFilename(req.Filename)).SetContentType(contentType).
 		SetStatus(mediafile.StatusPending).SetCreatedAt(now).SetUpdatedAt(now)
 	if scope == a.TenantID {
 		create.SetTenantID(a.TenantID)
 	}
 	row, err := create.Save(ctx)
 	if err != nil {
-		return File{}, dbError(err, "recording the upload")
+		return nil, dbError(err, "recording the upload")
 	}
+	return row, nil
+}
 
-	body := io.MultiReader(bytes.NewReader(head), m)
+// uploadAttachment stores the bytes as they come: a pending row, the
+// metered stream into the store, then ready.
+func (s *Service) uploadAttachment(ctx context.Context, a Actor, scope string, req UploadRequest, sniffed imagery.Sniffed, m *meter, body io.Reader) (File, error) {
+	row, err := s.newRow(ctx, a, scope, req, sniffed.ContentType, sniffed.Ext)
+	if err != nil {
+		return File{}, err
+	}
 	if err := s.store.Put(ctx, row.Key, body, storage.Meta{ContentType: sniffed.ContentType}); err != nil {
 		failure := m.failure(ctx, err)
 		s.abandon(ctx, row.ID, failure) // Put left nothing behind
@@ -85,6 +104,137 @@ func (s *Service) Upload(ctx context.Context, a Actor, req UploadRequest) (File,
 		return File{}, err
 	}
 	return s.view(row), nil
+}
+
+// uploadImage decodes an avatar or logo straight from the body, makes its
+// clean master and variants, and stores those: the uploaded bytes never
+// reach the store. Then the file becomes the scope's current one, and the
+// one it replaces is deleted.
+func (s *Service) uploadImage(ctx context.Context, a Actor, scope string, req UploadRequest, sniffed imagery.Sniffed, m *meter, body io.Reader) (File, error) {
+	select {
+	case s.decodes <- struct{}{}:
+	case <-ctx.Done():
+		return File{}, m.failure(ctx, ctx.Err())
+	}
+	res, err := imagery.Process(body, sniffed.MediaType, s.imaging[req.Purpose])
+	<-s.decodes
+	if err == nil {
+		// Whatever follows the image in the part is read (and counted
+		// against the limit) but not kept.
+		_, err = io.Copy(io.Discard, m)
+	}
+	if err != nil {
+		if m.n > m.limit || m.bodyErr != nil || ctx.Err() != nil || !errors.Is(err, imagery.ErrInvalidImage) {
+			if f := m.failure(ctx, err); KindOf(f) != KindStorage {
+				return File{}, f
+			}
+			return File{}, newError(KindInternal, err, "processing the image failed")
+		}
+		return File{}, newError(KindInvalidImage, err, "not a valid %s image, or more than %d pixels", sniffed.MediaType, s.imaging[req.Purpose].MaxPixels)
+	}
+
+	master := res.Master
+	row, err := s.newRow(ctx, a, scope, req, master.ContentType, master.Ext)
+	if err != nil {
+		return File{}, err
+	}
+	sum := sha256.Sum256(master.Data)
+	w, h := master.Width, master.Height
+	row.Size, row.Sha256, row.Width, row.Height = int64(len(master.Data)), hex.EncodeToString(sum[:]), &w, &h
+	row.Variants = make(map[string]schema.Variant, len(res.Variants))
+	written := make([]string, 0, 1+len(res.Variants))
+	objects := append([]imagery.Encoded{master}, res.Variants...)
+	for i, obj := range objects {
+		key := row.Key
+		if i > 0 {
+			key = VariantKey(row.Key, obj.Name, obj.Ext)
+			row.Variants[obj.Name] = schema.Variant{Key: key, Width: obj.Width, Height: obj.Height, Size: int64(len(obj.Data)), ContentType: obj.ContentType}
+		}
+		if err := s.store.Put(ctx, key, bytes.NewReader(obj.Data), storage.Meta{ContentType: obj.ContentType}); err != nil {
+			failure := m.failure(ctx, err)
+			s.abandon(ctx, row.ID, failure, written...)
+			return File{}, failure
+		}
+		written = append(written, key)
+	}
+	replaced, err := s.finishCurrent(ctx, row, Purpose(row.Purpose))
+	if err != nil {
+		s.abandon(ctx, row.ID, err, written...)
+		return File{}, err
+	}
+	if replaced != nil {
+		// The old file is already not current; a failure here leaves it
+		// deleting, for the reaper to finish.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		if err := s.purge(cctx, replaced); err != nil {
+			s.log.WarnContext(ctx, "removing a replaced file failed; the reaper will retry", "id", replaced.ID, "err", err)
+		}
+		cancel()
+	}
+	return s.view(row), nil
+}
+
+// currentID is the id of the CurrentFile row of a scope and purpose.
+func currentID(p Purpose, scope string) string { return string(p) + ":" + scope }
+
+// finishCurrent flips the row to ready and makes it its scope's current
+// avatar or logo, in one transaction. The file it replaces becomes
+// deleting in the same transaction and is returned, to be purged.
+//
+// Concurrent uploads to one scope are serialised on the CurrentFile row:
+// the upsert takes its row lock (PostgreSQL), and SQLite transactions
+// begin IMMEDIATE; the pointer is read only after that, so each upload
+// sees the one committed before it and exactly one ends current.
+func (s *Service) finishCurrent(ctx context.Context, row *ent.MediaFile, p Purpose) (replaced *ent.MediaFile, err error) {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return nil, dbError(err, "starting a transaction")
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	ptr := currentID(p, row.Scope)
+	if err := tx.CurrentFile.Create().SetID(ptr).SetFileID("").OnConflictColumns(currentfile.FieldID).Ignore().Exec(ctx); err != nil {
+		return nil, dbError(err, "locking the current file")
+	}
+	cur, err := tx.CurrentFile.Get(ctx, ptr)
+	if err != nil {
+		return nil, dbError(err, "reading the current file")
+	}
+	now := s.now()
+	n, err := tx.MediaFile.Update().
+		Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusPending)).
+		SetStatus(mediafile.StatusReady).SetSize(row.Size).SetSha256(row.Sha256).
+		SetWidth(*row.Width).SetHeight(*row.Height).SetVariants(row.Variants).SetUpdatedAt(now).
+		Save(ctx)
+	if err != nil {
+		return nil, dbError(err, "marking the upload ready")
+	}
+	if n == 0 {
+		return nil, newError(KindUnavailable, nil, "the upload was abandoned before it finished")
+	}
+	if err := tx.CurrentFile.UpdateOneID(ptr).SetFileID(row.ID).Exec(ctx); err != nil {
+		return nil, dbError(err, "moving the current file")
+	}
+	if cur.FileID != "" && cur.FileID != row.ID {
+		old, err := tx.MediaFile.Query().Where(mediafile.ID(cur.FileID)).Only(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return nil, dbError(err, "reading the replaced file")
+		}
+		if old != nil && old.Status != mediafile.StatusPending {
+			if err := tx.MediaFile.UpdateOne(old).SetStatus(mediafile.StatusDeleting).SetUpdatedAt(now).Exec(ctx); err != nil {
+				return nil, dbError(err, "marking the replaced file deleting")
+			}
+			replaced = old
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, dbError(err, "committing the upload")
+	}
+	row.Status, row.UpdatedAt = mediafile.StatusReady, now
+	return replaced, nil
 }
 
 // finish flips a pending row to ready with what was stored, only if it is
