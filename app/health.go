@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"embed"
 	"net/http"
+	"time"
 
 	"github.com/logicspike/mediad/internal/media"
 )
@@ -17,11 +19,17 @@ func handleHealth() http.Handler {
 }
 
 // handleReady is readiness: the database and the store answer.
-func handleReady(svc *media.Service) http.Handler {
+func handleReady(svc *media.Service, extra map[string]func(context.Context) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		all := svc.Ready(ctx)
+		for name, check := range extra {
+			all = append(all, media.Check{Name: name, Err: check(ctx)})
+		}
 		checks := map[string]string{}
 		failed := ""
-		for _, c := range svc.Ready(r.Context()) {
+		for _, c := range all {
 			checks[c.Name] = "ok"
 			if c.Err != nil {
 				checks[c.Name] = c.Err.Error()

@@ -196,6 +196,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	uploads  *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
+
+	limited       prometheus.Counter
+	limiterErrors prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -206,7 +209,9 @@ func newMetrics() *metrics {
 		uploads:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mediad_uploads_total", Help: "Uploads by purpose and result code (created or an error code)."}, []string{"purpose", "result"}),
 		bytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mediad_upload_bytes_total", Help: "Bytes stored by successful uploads, by purpose."}, []string{"purpose"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.uploads, m.bytes,
+	m.limited = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediad_rate_limited_total", Help: "Requests refused by a rate limit."})
+	m.limiterErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "mediad_rate_limiter_errors_total", Help: "Rate-limit decisions that failed (Redis down); served unless RATE_LIMIT_FAIL_CLOSED."})
+	m.registry.MustRegister(m.requests, m.duration, m.uploads, m.bytes, m.limited, m.limiterErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

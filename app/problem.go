@@ -60,6 +60,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case media.KindInvalidImage:
 		return http.StatusUnprocessableEntity, "invalid_image"
+	case media.KindIdempotencyReused:
+		return http.StatusUnprocessableEntity, "idempotency_key_reused"
 	case media.KindStorage:
 		return http.StatusBadGateway, "storage_unavailable"
 	case media.KindUnavailable:

@@ -9,9 +9,14 @@ import (
 
 // addRoutes maps the whole API (../shared/design/API.md).
 func addRoutes(mux *http.ServeMux, d Deps, m *metrics) {
-	authed := func(h http.Handler) http.Handler { return identity(d.Config.GatewaySecrets, d.Log, h) }
+	authed := func(h http.Handler) http.Handler {
+		return identity(d.Config.GatewaySecrets, d.Log, rateLimit(d.RateLimits, d.Log, m, false, h))
+	}
+	uploads := func(h http.Handler) http.Handler {
+		return identity(d.Config.GatewaySecrets, d.Log, rateLimit(d.RateLimits, d.Log, m, true, h))
+	}
 
-	mux.Handle("POST /upload", authed(handleUpload(d.Media, d.Log, m)))
+	mux.Handle("POST /upload", uploads(handleUpload(d.Media, d.Log, m)))
 	mux.Handle("GET /files", authed(handleListFiles(d.Media, d.Log)))
 	mux.Handle("GET /files/{id}", authed(handleGetFile(d.Media, d.Log)))
 	mux.Handle("DELETE /files/{id}", authed(handleDeleteFile(d.Media, d.Log)))
@@ -21,7 +26,9 @@ func addRoutes(mux *http.ServeMux, d Deps, m *metrics) {
 	mux.Handle("GET /tenants/{tenantId}/logo", handleCurrent(d.Media, d.Log, media.Logo, "tenantId"))
 
 	mux.Handle("GET /health", handleHealth())
-	mux.Handle("GET /ready", handleReady(d.Media))
+	mux.Handle("GET /admin/usage", authed(handleUsage(d.Media, d.Log)))
+
+	mux.Handle("GET /ready", handleReady(d.Media, d.Checks))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	if d.Blobs != nil {
 		mux.Handle("GET /blobs/{key...}", d.Blobs)

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -18,6 +19,10 @@ type Deps struct {
 	Log    *slog.Logger
 	// Blobs serves GET /blobs/{key...} with local-disk storage; nil otherwise.
 	Blobs http.Handler
+	// RateLimits limits each user's requests and uploads.
+	RateLimits RateLimits
+	// Checks are readiness checks beyond the database and the store (Redis).
+	Checks map[string]func(context.Context) error
 }
 
 // NewServer returns mediad's whole HTTP handler.

@@ -35,6 +35,11 @@ func handleUpload(svc *media.Service, log *slog.Logger, m *metrics) http.Handler
 			m.uploads.WithLabelValues(purposeLabel(purpose), codeOf(err)).Inc()
 			writeError(w, r, log, err)
 		}
+		idemKey := r.Header.Get("Idempotency-Key")
+		if !validIdempotencyKey(idemKey) {
+			fail(badRequest("Idempotency-Key must be 1–255 visible ASCII characters"))
+			return
+		}
 		mr, err := r.MultipartReader()
 		if err != nil {
 			fail(badRequest("expected a multipart/form-data body with a boundary: %v", err))
@@ -51,18 +56,24 @@ func handleUpload(svc *media.Service, log *slog.Logger, m *metrics) http.Handler
 			fail(err)
 			return
 		}
-		f, err := svc.Upload(r.Context(), actorOf(r), media.UploadRequest{
-			Purpose:  p,
-			Filename: part.FileName(),
-			Body:     &fileBody{part: part, form: form},
+		f, replayed, err := svc.Upload(r.Context(), actorOf(r), media.UploadRequest{
+			IdempotencyKey: idemKey,
+			Purpose:        p,
+			Filename:       part.FileName(),
+			Body:           &fileBody{part: part, form: form},
 		})
 		if err != nil {
 			fail(err)
 			return
 		}
+		w.Header().Set("Location", "/files/"+f.ID)
+		if replayed {
+			m.uploads.WithLabelValues(string(p), "replayed").Inc()
+			writeJSON(w, http.StatusOK, f)
+			return
+		}
 		m.uploads.WithLabelValues(string(p), "created").Inc()
 		m.bytes.WithLabelValues(string(p)).Add(float64(f.Size))
-		w.Header().Set("Location", "/files/"+f.ID)
 		writeJSON(w, http.StatusCreated, f)
 	})
 }
@@ -165,6 +176,20 @@ func (b *fileBody) Read(p []byte) (int, error) {
 		return n, b.end
 	}
 	return n, err
+}
+
+// validIdempotencyKey accepts an absent key, or 1–255 visible ASCII
+// characters (a UUID, usually; the draft's sf-string).
+func validIdempotencyKey(k string) bool {
+	if len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func badRequest(format string, args ...any) error {

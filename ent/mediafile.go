@@ -35,8 +35,14 @@ type MediaFile struct {
 	ContentType string `json:"content_type,omitempty"`
 	// bytes of the original object
 	Size int64 `json:"size,omitempty"`
+	// bytes of the original and its variants: what usage counts
+	StoredBytes int64 `json:"stored_bytes,omitempty"`
 	// hex sha256 of the original object
 	Sha256 string `json:"sha256,omitempty"`
+	// hex sha256 of the uploaded bytes (for images, not what is stored): what an idempotent retry is compared with
+	BodySha256 string `json:"body_sha256,omitempty"`
+	// the client's Idempotency-Key, unique per user while kept (24 h)
+	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	// Width holds the value of the "width" field.
 	Width *int `json:"width,omitempty"`
 	// Height holds the value of the "height" field.
@@ -61,9 +67,9 @@ func (*MediaFile) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case mediafile.FieldVariants:
 			values[i] = new([]byte)
-		case mediafile.FieldSize, mediafile.FieldWidth, mediafile.FieldHeight:
+		case mediafile.FieldSize, mediafile.FieldStoredBytes, mediafile.FieldWidth, mediafile.FieldHeight:
 			values[i] = new(sql.NullInt64)
-		case mediafile.FieldID, mediafile.FieldTenantID, mediafile.FieldUserID, mediafile.FieldScope, mediafile.FieldPurpose, mediafile.FieldKey, mediafile.FieldFilename, mediafile.FieldContentType, mediafile.FieldSha256, mediafile.FieldStatus, mediafile.FieldFailureReason:
+		case mediafile.FieldID, mediafile.FieldTenantID, mediafile.FieldUserID, mediafile.FieldScope, mediafile.FieldPurpose, mediafile.FieldKey, mediafile.FieldFilename, mediafile.FieldContentType, mediafile.FieldSha256, mediafile.FieldBodySha256, mediafile.FieldIdempotencyKey, mediafile.FieldStatus, mediafile.FieldFailureReason:
 			values[i] = new(sql.NullString)
 		case mediafile.FieldCreatedAt, mediafile.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -137,11 +143,30 @@ func (_m *MediaFile) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Size = value.Int64
 			}
+		case mediafile.FieldStoredBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field stored_bytes", values[i])
+			} else if value.Valid {
+				_m.StoredBytes = value.Int64
+			}
 		case mediafile.FieldSha256:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field sha256", values[i])
 			} else if value.Valid {
 				_m.Sha256 = value.String
+			}
+		case mediafile.FieldBodySha256:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field body_sha256", values[i])
+			} else if value.Valid {
+				_m.BodySha256 = value.String
+			}
+		case mediafile.FieldIdempotencyKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field idempotency_key", values[i])
+			} else if value.Valid {
+				_m.IdempotencyKey = new(string)
+				*_m.IdempotencyKey = value.String
 			}
 		case mediafile.FieldWidth:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -251,8 +276,19 @@ func (_m *MediaFile) String() string {
 	builder.WriteString("size=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Size))
 	builder.WriteString(", ")
+	builder.WriteString("stored_bytes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.StoredBytes))
+	builder.WriteString(", ")
 	builder.WriteString("sha256=")
 	builder.WriteString(_m.Sha256)
+	builder.WriteString(", ")
+	builder.WriteString("body_sha256=")
+	builder.WriteString(_m.BodySha256)
+	builder.WriteString(", ")
+	if v := _m.IdempotencyKey; v != nil {
+		builder.WriteString("idempotency_key=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	if v := _m.Width; v != nil {
 		builder.WriteString("width=")

@@ -104,6 +104,20 @@ func (_c *MediaFileCreate) SetNillableSize(v *int64) *MediaFileCreate {
 	return _c
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (_c *MediaFileCreate) SetStoredBytes(v int64) *MediaFileCreate {
+	_c.mutation.SetStoredBytes(v)
+	return _c
+}
+
+// SetNillableStoredBytes sets the "stored_bytes" field if the given value is not nil.
+func (_c *MediaFileCreate) SetNillableStoredBytes(v *int64) *MediaFileCreate {
+	if v != nil {
+		_c.SetStoredBytes(*v)
+	}
+	return _c
+}
+
 // SetSha256 sets the "sha256" field.
 func (_c *MediaFileCreate) SetSha256(v string) *MediaFileCreate {
 	_c.mutation.SetSha256(v)
@@ -114,6 +128,34 @@ func (_c *MediaFileCreate) SetSha256(v string) *MediaFileCreate {
 func (_c *MediaFileCreate) SetNillableSha256(v *string) *MediaFileCreate {
 	if v != nil {
 		_c.SetSha256(*v)
+	}
+	return _c
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (_c *MediaFileCreate) SetBodySha256(v string) *MediaFileCreate {
+	_c.mutation.SetBodySha256(v)
+	return _c
+}
+
+// SetNillableBodySha256 sets the "body_sha256" field if the given value is not nil.
+func (_c *MediaFileCreate) SetNillableBodySha256(v *string) *MediaFileCreate {
+	if v != nil {
+		_c.SetBodySha256(*v)
+	}
+	return _c
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_c *MediaFileCreate) SetIdempotencyKey(v string) *MediaFileCreate {
+	_c.mutation.SetIdempotencyKey(v)
+	return _c
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_c *MediaFileCreate) SetNillableIdempotencyKey(v *string) *MediaFileCreate {
+	if v != nil {
+		_c.SetIdempotencyKey(*v)
 	}
 	return _c
 }
@@ -245,9 +287,17 @@ func (_c *MediaFileCreate) defaults() {
 		v := mediafile.DefaultSize
 		_c.mutation.SetSize(v)
 	}
+	if _, ok := _c.mutation.StoredBytes(); !ok {
+		v := mediafile.DefaultStoredBytes
+		_c.mutation.SetStoredBytes(v)
+	}
 	if _, ok := _c.mutation.Sha256(); !ok {
 		v := mediafile.DefaultSha256
 		_c.mutation.SetSha256(v)
+	}
+	if _, ok := _c.mutation.BodySha256(); !ok {
+		v := mediafile.DefaultBodySha256
+		_c.mutation.SetBodySha256(v)
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := mediafile.DefaultStatus
@@ -317,12 +367,28 @@ func (_c *MediaFileCreate) check() error {
 	if _, ok := _c.mutation.Size(); !ok {
 		return &ValidationError{Name: "size", err: errors.New(`ent: missing required field "MediaFile.size"`)}
 	}
+	if _, ok := _c.mutation.StoredBytes(); !ok {
+		return &ValidationError{Name: "stored_bytes", err: errors.New(`ent: missing required field "MediaFile.stored_bytes"`)}
+	}
 	if _, ok := _c.mutation.Sha256(); !ok {
 		return &ValidationError{Name: "sha256", err: errors.New(`ent: missing required field "MediaFile.sha256"`)}
 	}
 	if v, ok := _c.mutation.Sha256(); ok {
 		if err := mediafile.Sha256Validator(v); err != nil {
 			return &ValidationError{Name: "sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.sha256": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.BodySha256(); !ok {
+		return &ValidationError{Name: "body_sha256", err: errors.New(`ent: missing required field "MediaFile.body_sha256"`)}
+	}
+	if v, ok := _c.mutation.BodySha256(); ok {
+		if err := mediafile.BodySha256Validator(v); err != nil {
+			return &ValidationError{Name: "body_sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.body_sha256": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.IdempotencyKey(); ok {
+		if err := mediafile.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "MediaFile.idempotency_key": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
@@ -420,9 +486,21 @@ func (_c *MediaFileCreate) createSpec() (*MediaFile, *sqlgraph.CreateSpec) {
 		_spec.SetField(mediafile.FieldSize, field.TypeInt64, value)
 		_node.Size = value
 	}
+	if value, ok := _c.mutation.StoredBytes(); ok {
+		_spec.SetField(mediafile.FieldStoredBytes, field.TypeInt64, value)
+		_node.StoredBytes = value
+	}
 	if value, ok := _c.mutation.Sha256(); ok {
 		_spec.SetField(mediafile.FieldSha256, field.TypeString, value)
 		_node.Sha256 = value
+	}
+	if value, ok := _c.mutation.BodySha256(); ok {
+		_spec.SetField(mediafile.FieldBodySha256, field.TypeString, value)
+		_node.BodySha256 = value
+	}
+	if value, ok := _c.mutation.IdempotencyKey(); ok {
+		_spec.SetField(mediafile.FieldIdempotencyKey, field.TypeString, value)
+		_node.IdempotencyKey = &value
 	}
 	if value, ok := _c.mutation.Width(); ok {
 		_spec.SetField(mediafile.FieldWidth, field.TypeInt, value)
@@ -546,6 +624,24 @@ func (u *MediaFileUpsert) AddSize(v int64) *MediaFileUpsert {
 	return u
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (u *MediaFileUpsert) SetStoredBytes(v int64) *MediaFileUpsert {
+	u.Set(mediafile.FieldStoredBytes, v)
+	return u
+}
+
+// UpdateStoredBytes sets the "stored_bytes" field to the value that was provided on create.
+func (u *MediaFileUpsert) UpdateStoredBytes() *MediaFileUpsert {
+	u.SetExcluded(mediafile.FieldStoredBytes)
+	return u
+}
+
+// AddStoredBytes adds v to the "stored_bytes" field.
+func (u *MediaFileUpsert) AddStoredBytes(v int64) *MediaFileUpsert {
+	u.Add(mediafile.FieldStoredBytes, v)
+	return u
+}
+
 // SetSha256 sets the "sha256" field.
 func (u *MediaFileUpsert) SetSha256(v string) *MediaFileUpsert {
 	u.Set(mediafile.FieldSha256, v)
@@ -555,6 +651,36 @@ func (u *MediaFileUpsert) SetSha256(v string) *MediaFileUpsert {
 // UpdateSha256 sets the "sha256" field to the value that was provided on create.
 func (u *MediaFileUpsert) UpdateSha256() *MediaFileUpsert {
 	u.SetExcluded(mediafile.FieldSha256)
+	return u
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (u *MediaFileUpsert) SetBodySha256(v string) *MediaFileUpsert {
+	u.Set(mediafile.FieldBodySha256, v)
+	return u
+}
+
+// UpdateBodySha256 sets the "body_sha256" field to the value that was provided on create.
+func (u *MediaFileUpsert) UpdateBodySha256() *MediaFileUpsert {
+	u.SetExcluded(mediafile.FieldBodySha256)
+	return u
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *MediaFileUpsert) SetIdempotencyKey(v string) *MediaFileUpsert {
+	u.Set(mediafile.FieldIdempotencyKey, v)
+	return u
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *MediaFileUpsert) UpdateIdempotencyKey() *MediaFileUpsert {
+	u.SetExcluded(mediafile.FieldIdempotencyKey)
+	return u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *MediaFileUpsert) ClearIdempotencyKey() *MediaFileUpsert {
+	u.SetNull(mediafile.FieldIdempotencyKey)
 	return u
 }
 
@@ -775,6 +901,27 @@ func (u *MediaFileUpsertOne) UpdateSize() *MediaFileUpsertOne {
 	})
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (u *MediaFileUpsertOne) SetStoredBytes(v int64) *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetStoredBytes(v)
+	})
+}
+
+// AddStoredBytes adds v to the "stored_bytes" field.
+func (u *MediaFileUpsertOne) AddStoredBytes(v int64) *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.AddStoredBytes(v)
+	})
+}
+
+// UpdateStoredBytes sets the "stored_bytes" field to the value that was provided on create.
+func (u *MediaFileUpsertOne) UpdateStoredBytes() *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateStoredBytes()
+	})
+}
+
 // SetSha256 sets the "sha256" field.
 func (u *MediaFileUpsertOne) SetSha256(v string) *MediaFileUpsertOne {
 	return u.Update(func(s *MediaFileUpsert) {
@@ -786,6 +933,41 @@ func (u *MediaFileUpsertOne) SetSha256(v string) *MediaFileUpsertOne {
 func (u *MediaFileUpsertOne) UpdateSha256() *MediaFileUpsertOne {
 	return u.Update(func(s *MediaFileUpsert) {
 		s.UpdateSha256()
+	})
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (u *MediaFileUpsertOne) SetBodySha256(v string) *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetBodySha256(v)
+	})
+}
+
+// UpdateBodySha256 sets the "body_sha256" field to the value that was provided on create.
+func (u *MediaFileUpsertOne) UpdateBodySha256() *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateBodySha256()
+	})
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *MediaFileUpsertOne) SetIdempotencyKey(v string) *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetIdempotencyKey(v)
+	})
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *MediaFileUpsertOne) UpdateIdempotencyKey() *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateIdempotencyKey()
+	})
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *MediaFileUpsertOne) ClearIdempotencyKey() *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.ClearIdempotencyKey()
 	})
 }
 
@@ -1190,6 +1372,27 @@ func (u *MediaFileUpsertBulk) UpdateSize() *MediaFileUpsertBulk {
 	})
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (u *MediaFileUpsertBulk) SetStoredBytes(v int64) *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetStoredBytes(v)
+	})
+}
+
+// AddStoredBytes adds v to the "stored_bytes" field.
+func (u *MediaFileUpsertBulk) AddStoredBytes(v int64) *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.AddStoredBytes(v)
+	})
+}
+
+// UpdateStoredBytes sets the "stored_bytes" field to the value that was provided on create.
+func (u *MediaFileUpsertBulk) UpdateStoredBytes() *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateStoredBytes()
+	})
+}
+
 // SetSha256 sets the "sha256" field.
 func (u *MediaFileUpsertBulk) SetSha256(v string) *MediaFileUpsertBulk {
 	return u.Update(func(s *MediaFileUpsert) {
@@ -1201,6 +1404,41 @@ func (u *MediaFileUpsertBulk) SetSha256(v string) *MediaFileUpsertBulk {
 func (u *MediaFileUpsertBulk) UpdateSha256() *MediaFileUpsertBulk {
 	return u.Update(func(s *MediaFileUpsert) {
 		s.UpdateSha256()
+	})
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (u *MediaFileUpsertBulk) SetBodySha256(v string) *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetBodySha256(v)
+	})
+}
+
+// UpdateBodySha256 sets the "body_sha256" field to the value that was provided on create.
+func (u *MediaFileUpsertBulk) UpdateBodySha256() *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateBodySha256()
+	})
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (u *MediaFileUpsertBulk) SetIdempotencyKey(v string) *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetIdempotencyKey(v)
+	})
+}
+
+// UpdateIdempotencyKey sets the "idempotency_key" field to the value that was provided on create.
+func (u *MediaFileUpsertBulk) UpdateIdempotencyKey() *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateIdempotencyKey()
+	})
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (u *MediaFileUpsertBulk) ClearIdempotencyKey() *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.ClearIdempotencyKey()
 	})
 }
 

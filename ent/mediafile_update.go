@@ -79,6 +79,27 @@ func (_u *MediaFileUpdate) AddSize(v int64) *MediaFileUpdate {
 	return _u
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (_u *MediaFileUpdate) SetStoredBytes(v int64) *MediaFileUpdate {
+	_u.mutation.ResetStoredBytes()
+	_u.mutation.SetStoredBytes(v)
+	return _u
+}
+
+// SetNillableStoredBytes sets the "stored_bytes" field if the given value is not nil.
+func (_u *MediaFileUpdate) SetNillableStoredBytes(v *int64) *MediaFileUpdate {
+	if v != nil {
+		_u.SetStoredBytes(*v)
+	}
+	return _u
+}
+
+// AddStoredBytes adds value to the "stored_bytes" field.
+func (_u *MediaFileUpdate) AddStoredBytes(v int64) *MediaFileUpdate {
+	_u.mutation.AddStoredBytes(v)
+	return _u
+}
+
 // SetSha256 sets the "sha256" field.
 func (_u *MediaFileUpdate) SetSha256(v string) *MediaFileUpdate {
 	_u.mutation.SetSha256(v)
@@ -90,6 +111,40 @@ func (_u *MediaFileUpdate) SetNillableSha256(v *string) *MediaFileUpdate {
 	if v != nil {
 		_u.SetSha256(*v)
 	}
+	return _u
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (_u *MediaFileUpdate) SetBodySha256(v string) *MediaFileUpdate {
+	_u.mutation.SetBodySha256(v)
+	return _u
+}
+
+// SetNillableBodySha256 sets the "body_sha256" field if the given value is not nil.
+func (_u *MediaFileUpdate) SetNillableBodySha256(v *string) *MediaFileUpdate {
+	if v != nil {
+		_u.SetBodySha256(*v)
+	}
+	return _u
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_u *MediaFileUpdate) SetIdempotencyKey(v string) *MediaFileUpdate {
+	_u.mutation.SetIdempotencyKey(v)
+	return _u
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_u *MediaFileUpdate) SetNillableIdempotencyKey(v *string) *MediaFileUpdate {
+	if v != nil {
+		_u.SetIdempotencyKey(*v)
+	}
+	return _u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (_u *MediaFileUpdate) ClearIdempotencyKey() *MediaFileUpdate {
+	_u.mutation.ClearIdempotencyKey()
 	return _u
 }
 
@@ -250,6 +305,16 @@ func (_u *MediaFileUpdate) check() error {
 			return &ValidationError{Name: "sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.sha256": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BodySha256(); ok {
+		if err := mediafile.BodySha256Validator(v); err != nil {
+			return &ValidationError{Name: "body_sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.body_sha256": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.IdempotencyKey(); ok {
+		if err := mediafile.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "MediaFile.idempotency_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := mediafile.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "MediaFile.status": %w`, err)}
@@ -296,8 +361,23 @@ func (_u *MediaFileUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedSize(); ok {
 		_spec.AddField(mediafile.FieldSize, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.StoredBytes(); ok {
+		_spec.SetField(mediafile.FieldStoredBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedStoredBytes(); ok {
+		_spec.AddField(mediafile.FieldStoredBytes, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Sha256(); ok {
 		_spec.SetField(mediafile.FieldSha256, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BodySha256(); ok {
+		_spec.SetField(mediafile.FieldBodySha256, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.IdempotencyKey(); ok {
+		_spec.SetField(mediafile.FieldIdempotencyKey, field.TypeString, value)
+	}
+	if _u.mutation.IdempotencyKeyCleared() {
+		_spec.ClearField(mediafile.FieldIdempotencyKey, field.TypeString)
 	}
 	if value, ok := _u.mutation.Width(); ok {
 		_spec.SetField(mediafile.FieldWidth, field.TypeInt, value)
@@ -403,6 +483,27 @@ func (_u *MediaFileUpdateOne) AddSize(v int64) *MediaFileUpdateOne {
 	return _u
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (_u *MediaFileUpdateOne) SetStoredBytes(v int64) *MediaFileUpdateOne {
+	_u.mutation.ResetStoredBytes()
+	_u.mutation.SetStoredBytes(v)
+	return _u
+}
+
+// SetNillableStoredBytes sets the "stored_bytes" field if the given value is not nil.
+func (_u *MediaFileUpdateOne) SetNillableStoredBytes(v *int64) *MediaFileUpdateOne {
+	if v != nil {
+		_u.SetStoredBytes(*v)
+	}
+	return _u
+}
+
+// AddStoredBytes adds value to the "stored_bytes" field.
+func (_u *MediaFileUpdateOne) AddStoredBytes(v int64) *MediaFileUpdateOne {
+	_u.mutation.AddStoredBytes(v)
+	return _u
+}
+
 // SetSha256 sets the "sha256" field.
 func (_u *MediaFileUpdateOne) SetSha256(v string) *MediaFileUpdateOne {
 	_u.mutation.SetSha256(v)
@@ -414,6 +515,40 @@ func (_u *MediaFileUpdateOne) SetNillableSha256(v *string) *MediaFileUpdateOne {
 	if v != nil {
 		_u.SetSha256(*v)
 	}
+	return _u
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (_u *MediaFileUpdateOne) SetBodySha256(v string) *MediaFileUpdateOne {
+	_u.mutation.SetBodySha256(v)
+	return _u
+}
+
+// SetNillableBodySha256 sets the "body_sha256" field if the given value is not nil.
+func (_u *MediaFileUpdateOne) SetNillableBodySha256(v *string) *MediaFileUpdateOne {
+	if v != nil {
+		_u.SetBodySha256(*v)
+	}
+	return _u
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (_u *MediaFileUpdateOne) SetIdempotencyKey(v string) *MediaFileUpdateOne {
+	_u.mutation.SetIdempotencyKey(v)
+	return _u
+}
+
+// SetNillableIdempotencyKey sets the "idempotency_key" field if the given value is not nil.
+func (_u *MediaFileUpdateOne) SetNillableIdempotencyKey(v *string) *MediaFileUpdateOne {
+	if v != nil {
+		_u.SetIdempotencyKey(*v)
+	}
+	return _u
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (_u *MediaFileUpdateOne) ClearIdempotencyKey() *MediaFileUpdateOne {
+	_u.mutation.ClearIdempotencyKey()
 	return _u
 }
 
@@ -587,6 +722,16 @@ func (_u *MediaFileUpdateOne) check() error {
 			return &ValidationError{Name: "sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.sha256": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.BodySha256(); ok {
+		if err := mediafile.BodySha256Validator(v); err != nil {
+			return &ValidationError{Name: "body_sha256", err: fmt.Errorf(`ent: validator failed for field "MediaFile.body_sha256": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.IdempotencyKey(); ok {
+		if err := mediafile.IdempotencyKeyValidator(v); err != nil {
+			return &ValidationError{Name: "idempotency_key", err: fmt.Errorf(`ent: validator failed for field "MediaFile.idempotency_key": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := mediafile.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "MediaFile.status": %w`, err)}
@@ -650,8 +795,23 @@ func (_u *MediaFileUpdateOne) sqlSave(ctx context.Context) (_node *MediaFile, er
 	if value, ok := _u.mutation.AddedSize(); ok {
 		_spec.AddField(mediafile.FieldSize, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.StoredBytes(); ok {
+		_spec.SetField(mediafile.FieldStoredBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedStoredBytes(); ok {
+		_spec.AddField(mediafile.FieldStoredBytes, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Sha256(); ok {
 		_spec.SetField(mediafile.FieldSha256, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.BodySha256(); ok {
+		_spec.SetField(mediafile.FieldBodySha256, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.IdempotencyKey(); ok {
+		_spec.SetField(mediafile.FieldIdempotencyKey, field.TypeString, value)
+	}
+	if _u.mutation.IdempotencyKeyCleared() {
+		_spec.ClearField(mediafile.FieldIdempotencyKey, field.TypeString)
 	}
 	if value, ok := _u.mutation.Width(); ok {
 		_spec.SetField(mediafile.FieldWidth, field.TypeInt, value)

@@ -365,32 +365,36 @@ func (m *CurrentFileMutation) ResetEdge(name string) error {
 // MediaFileMutation represents an operation that mutates the MediaFile nodes in the graph.
 type MediaFileMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *string
-	tenant_id      *string
-	user_id        *string
-	scope          *string
-	purpose        *mediafile.Purpose
-	key            *string
-	filename       *string
-	content_type   *string
-	size           *int64
-	addsize        *int64
-	sha256         *string
-	width          *int
-	addwidth       *int
-	height         *int
-	addheight      *int
-	variants       *map[string]schema.Variant
-	status         *mediafile.Status
-	failure_reason *string
-	created_at     *time.Time
-	updated_at     *time.Time
-	clearedFields  map[string]struct{}
-	done           bool
-	oldValue       func(context.Context) (*MediaFile, error)
-	predicates     []predicate.MediaFile
+	op              Op
+	typ             string
+	id              *string
+	tenant_id       *string
+	user_id         *string
+	scope           *string
+	purpose         *mediafile.Purpose
+	key             *string
+	filename        *string
+	content_type    *string
+	size            *int64
+	addsize         *int64
+	stored_bytes    *int64
+	addstored_bytes *int64
+	sha256          *string
+	body_sha256     *string
+	idempotency_key *string
+	width           *int
+	addwidth        *int
+	height          *int
+	addheight       *int
+	variants        *map[string]schema.Variant
+	status          *mediafile.Status
+	failure_reason  *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*MediaFile, error)
+	predicates      []predicate.MediaFile
 }
 
 var _ ent.Mutation = (*MediaFileMutation)(nil)
@@ -818,6 +822,62 @@ func (m *MediaFileMutation) ResetSize() {
 	m.addsize = nil
 }
 
+// SetStoredBytes sets the "stored_bytes" field.
+func (m *MediaFileMutation) SetStoredBytes(i int64) {
+	m.stored_bytes = &i
+	m.addstored_bytes = nil
+}
+
+// StoredBytes returns the value of the "stored_bytes" field in the mutation.
+func (m *MediaFileMutation) StoredBytes() (r int64, exists bool) {
+	v := m.stored_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStoredBytes returns the old "stored_bytes" field's value of the MediaFile entity.
+// If the MediaFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MediaFileMutation) OldStoredBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStoredBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStoredBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStoredBytes: %w", err)
+	}
+	return oldValue.StoredBytes, nil
+}
+
+// AddStoredBytes adds i to the "stored_bytes" field.
+func (m *MediaFileMutation) AddStoredBytes(i int64) {
+	if m.addstored_bytes != nil {
+		*m.addstored_bytes += i
+	} else {
+		m.addstored_bytes = &i
+	}
+}
+
+// AddedStoredBytes returns the value that was added to the "stored_bytes" field in this mutation.
+func (m *MediaFileMutation) AddedStoredBytes() (r int64, exists bool) {
+	v := m.addstored_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStoredBytes resets all changes to the "stored_bytes" field.
+func (m *MediaFileMutation) ResetStoredBytes() {
+	m.stored_bytes = nil
+	m.addstored_bytes = nil
+}
+
 // SetSha256 sets the "sha256" field.
 func (m *MediaFileMutation) SetSha256(s string) {
 	m.sha256 = &s
@@ -852,6 +912,91 @@ func (m *MediaFileMutation) OldSha256(ctx context.Context) (v string, err error)
 // ResetSha256 resets all changes to the "sha256" field.
 func (m *MediaFileMutation) ResetSha256() {
 	m.sha256 = nil
+}
+
+// SetBodySha256 sets the "body_sha256" field.
+func (m *MediaFileMutation) SetBodySha256(s string) {
+	m.body_sha256 = &s
+}
+
+// BodySha256 returns the value of the "body_sha256" field in the mutation.
+func (m *MediaFileMutation) BodySha256() (r string, exists bool) {
+	v := m.body_sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBodySha256 returns the old "body_sha256" field's value of the MediaFile entity.
+// If the MediaFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MediaFileMutation) OldBodySha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBodySha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBodySha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBodySha256: %w", err)
+	}
+	return oldValue.BodySha256, nil
+}
+
+// ResetBodySha256 resets all changes to the "body_sha256" field.
+func (m *MediaFileMutation) ResetBodySha256() {
+	m.body_sha256 = nil
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *MediaFileMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *MediaFileMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the MediaFile entity.
+// If the MediaFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MediaFileMutation) OldIdempotencyKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (m *MediaFileMutation) ClearIdempotencyKey() {
+	m.idempotency_key = nil
+	m.clearedFields[mediafile.FieldIdempotencyKey] = struct{}{}
+}
+
+// IdempotencyKeyCleared returns if the "idempotency_key" field was cleared in this mutation.
+func (m *MediaFileMutation) IdempotencyKeyCleared() bool {
+	_, ok := m.clearedFields[mediafile.FieldIdempotencyKey]
+	return ok
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *MediaFileMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+	delete(m.clearedFields, mediafile.FieldIdempotencyKey)
 }
 
 // SetWidth sets the "width" field.
@@ -1221,7 +1366,7 @@ func (m *MediaFileMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MediaFileMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 19)
 	if m.tenant_id != nil {
 		fields = append(fields, mediafile.FieldTenantID)
 	}
@@ -1246,8 +1391,17 @@ func (m *MediaFileMutation) Fields() []string {
 	if m.size != nil {
 		fields = append(fields, mediafile.FieldSize)
 	}
+	if m.stored_bytes != nil {
+		fields = append(fields, mediafile.FieldStoredBytes)
+	}
 	if m.sha256 != nil {
 		fields = append(fields, mediafile.FieldSha256)
+	}
+	if m.body_sha256 != nil {
+		fields = append(fields, mediafile.FieldBodySha256)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, mediafile.FieldIdempotencyKey)
 	}
 	if m.width != nil {
 		fields = append(fields, mediafile.FieldWidth)
@@ -1294,8 +1448,14 @@ func (m *MediaFileMutation) Field(name string) (ent.Value, bool) {
 		return m.ContentType()
 	case mediafile.FieldSize:
 		return m.Size()
+	case mediafile.FieldStoredBytes:
+		return m.StoredBytes()
 	case mediafile.FieldSha256:
 		return m.Sha256()
+	case mediafile.FieldBodySha256:
+		return m.BodySha256()
+	case mediafile.FieldIdempotencyKey:
+		return m.IdempotencyKey()
 	case mediafile.FieldWidth:
 		return m.Width()
 	case mediafile.FieldHeight:
@@ -1335,8 +1495,14 @@ func (m *MediaFileMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldContentType(ctx)
 	case mediafile.FieldSize:
 		return m.OldSize(ctx)
+	case mediafile.FieldStoredBytes:
+		return m.OldStoredBytes(ctx)
 	case mediafile.FieldSha256:
 		return m.OldSha256(ctx)
+	case mediafile.FieldBodySha256:
+		return m.OldBodySha256(ctx)
+	case mediafile.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
 	case mediafile.FieldWidth:
 		return m.OldWidth(ctx)
 	case mediafile.FieldHeight:
@@ -1416,12 +1582,33 @@ func (m *MediaFileMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSize(v)
 		return nil
+	case mediafile.FieldStoredBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStoredBytes(v)
+		return nil
 	case mediafile.FieldSha256:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSha256(v)
+		return nil
+	case mediafile.FieldBodySha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBodySha256(v)
+		return nil
+	case mediafile.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
 		return nil
 	case mediafile.FieldWidth:
 		v, ok := value.(int)
@@ -1483,6 +1670,9 @@ func (m *MediaFileMutation) AddedFields() []string {
 	if m.addsize != nil {
 		fields = append(fields, mediafile.FieldSize)
 	}
+	if m.addstored_bytes != nil {
+		fields = append(fields, mediafile.FieldStoredBytes)
+	}
 	if m.addwidth != nil {
 		fields = append(fields, mediafile.FieldWidth)
 	}
@@ -1499,6 +1689,8 @@ func (m *MediaFileMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case mediafile.FieldSize:
 		return m.AddedSize()
+	case mediafile.FieldStoredBytes:
+		return m.AddedStoredBytes()
 	case mediafile.FieldWidth:
 		return m.AddedWidth()
 	case mediafile.FieldHeight:
@@ -1518,6 +1710,13 @@ func (m *MediaFileMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddSize(v)
+		return nil
+	case mediafile.FieldStoredBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStoredBytes(v)
 		return nil
 	case mediafile.FieldWidth:
 		v, ok := value.(int)
@@ -1544,6 +1743,9 @@ func (m *MediaFileMutation) ClearedFields() []string {
 	if m.FieldCleared(mediafile.FieldTenantID) {
 		fields = append(fields, mediafile.FieldTenantID)
 	}
+	if m.FieldCleared(mediafile.FieldIdempotencyKey) {
+		fields = append(fields, mediafile.FieldIdempotencyKey)
+	}
 	if m.FieldCleared(mediafile.FieldWidth) {
 		fields = append(fields, mediafile.FieldWidth)
 	}
@@ -1569,6 +1771,9 @@ func (m *MediaFileMutation) ClearField(name string) error {
 	switch name {
 	case mediafile.FieldTenantID:
 		m.ClearTenantID()
+		return nil
+	case mediafile.FieldIdempotencyKey:
+		m.ClearIdempotencyKey()
 		return nil
 	case mediafile.FieldWidth:
 		m.ClearWidth()
@@ -1611,8 +1816,17 @@ func (m *MediaFileMutation) ResetField(name string) error {
 	case mediafile.FieldSize:
 		m.ResetSize()
 		return nil
+	case mediafile.FieldStoredBytes:
+		m.ResetStoredBytes()
+		return nil
 	case mediafile.FieldSha256:
 		m.ResetSha256()
+		return nil
+	case mediafile.FieldBodySha256:
+		m.ResetBodySha256()
+		return nil
+	case mediafile.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
 		return nil
 	case mediafile.FieldWidth:
 		m.ResetWidth()

@@ -114,14 +114,28 @@ func init() {
 	mediafileDescSize := mediafileFields[8].Descriptor()
 	// mediafile.DefaultSize holds the default value on creation for the size field.
 	mediafile.DefaultSize = mediafileDescSize.Default.(int64)
+	// mediafileDescStoredBytes is the schema descriptor for stored_bytes field.
+	mediafileDescStoredBytes := mediafileFields[9].Descriptor()
+	// mediafile.DefaultStoredBytes holds the default value on creation for the stored_bytes field.
+	mediafile.DefaultStoredBytes = mediafileDescStoredBytes.Default.(int64)
 	// mediafileDescSha256 is the schema descriptor for sha256 field.
-	mediafileDescSha256 := mediafileFields[9].Descriptor()
+	mediafileDescSha256 := mediafileFields[10].Descriptor()
 	// mediafile.DefaultSha256 holds the default value on creation for the sha256 field.
 	mediafile.DefaultSha256 = mediafileDescSha256.Default.(string)
 	// mediafile.Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
 	mediafile.Sha256Validator = mediafileDescSha256.Validators[0].(func(string) error)
+	// mediafileDescBodySha256 is the schema descriptor for body_sha256 field.
+	mediafileDescBodySha256 := mediafileFields[11].Descriptor()
+	// mediafile.DefaultBodySha256 holds the default value on creation for the body_sha256 field.
+	mediafile.DefaultBodySha256 = mediafileDescBodySha256.Default.(string)
+	// mediafile.BodySha256Validator is a validator for the "body_sha256" field. It is called by the builders before save.
+	mediafile.BodySha256Validator = mediafileDescBodySha256.Validators[0].(func(string) error)
+	// mediafileDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	mediafileDescIdempotencyKey := mediafileFields[12].Descriptor()
+	// mediafile.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	mediafile.IdempotencyKeyValidator = mediafileDescIdempotencyKey.Validators[0].(func(string) error)
 	// mediafileDescFailureReason is the schema descriptor for failure_reason field.
-	mediafileDescFailureReason := mediafileFields[14].Descriptor()
+	mediafileDescFailureReason := mediafileFields[17].Descriptor()
 	// mediafile.DefaultFailureReason holds the default value on creation for the failure_reason field.
 	mediafile.DefaultFailureReason = mediafileDescFailureReason.Default.(string)
 	// mediafile.FailureReasonValidator is a validator for the "failure_reason" field. It is called by the builders before save.

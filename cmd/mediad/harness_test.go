@@ -89,12 +89,14 @@ func (b *syncBuffer) String() string {
 func start(t *testing.T, b backend, extra map[string]string) *server {
 	t.Helper()
 	env := map[string]string{
-		"LISTEN_ADDR":    "127.0.0.1:0",
-		"DATA_DIR":       t.TempDir(),
-		"LOG_FORMAT":     "json",
-		"LOG_LEVEL":      "debug",
-		"S3_PART_SIZE":   fmt.Sprint(5 << 20),
-		"SHUTDOWN_GRACE": "10s",
+		"LISTEN_ADDR":                    "127.0.0.1:0",
+		"DATA_DIR":                       t.TempDir(),
+		"LOG_FORMAT":                     "json",
+		"LOG_LEVEL":                      "debug",
+		"S3_PART_SIZE":                   fmt.Sprint(5 << 20),
+		"SHUTDOWN_GRACE":                 "10s",
+		"RATE_LIMIT_UPLOADS_PER_MINUTE":  "100000",
+		"RATE_LIMIT_REQUESTS_PER_MINUTE": "100000",
 	}
 	var s3srv *testsvc.S3Server
 	if b.db == "postgres" {

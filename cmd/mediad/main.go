@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,23 +26,41 @@ import (
 	"github.com/logicspike/mediad/config"
 	"github.com/logicspike/mediad/ent"
 	"github.com/logicspike/mediad/internal/media"
+	"github.com/logicspike/mediad/internal/ratelimit"
 	"github.com/logicspike/mediad/internal/storage"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	switch {
+	case err == nil:
+	case errors.Is(err, errFound):
+		os.Exit(1)
+	default:
 		fmt.Fprintln(os.Stderr, "mediad:", err)
 		os.Exit(2)
 	}
 }
 
+// errFound is what run returns when reconcile found something: exit 1.
+var errFound = errors.New("reconcile found differences")
+
+const usage = "usage: mediad [reconcile [--fix]]"
+
 // run loads the configuration, builds the dependencies and serves until ctx
-// ends, then shuts down gracefully. args[1] may name a subcommand.
+// ends, then shuts down gracefully; or runs the subcommand args[1] names.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 {
-		return fmt.Errorf("unknown command %q (usage: mediad)", strings.Join(args[1:], " "))
+	reconciling, fix := false, false
+	switch strings.Join(args[min(len(args), 1):], " ") {
+	case "":
+	case "reconcile":
+		reconciling = true
+	case "reconcile --fix", "reconcile -fix":
+		reconciling, fix = true, true
+	default:
+		return fmt.Errorf("unknown arguments %q (%s)", strings.Join(args[1:], " "), usage)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -49,12 +68,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	var ln net.Listener
+	if !reconciling {
+		if ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		defer ln.Close()
+		cfg.ListenAddr = ln.Addr().String() // the real port, when LISTEN_ADDR asked for :0
 	}
-	defer ln.Close()
-	cfg.ListenAddr = ln.Addr().String() // the real port, when LISTEN_ADDR asked for :0
 
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
@@ -76,8 +97,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MasterMaxSide:   cfg.MasterMaxSide,
 		Variants:        map[media.Purpose][]media.Variant{media.Avatar: variants(cfg.AvatarSizes), media.Logo: variants(cfg.LogoSizes)},
 	})
-	handler := app.NewServer(app.Deps{Config: cfg, Media: svc, Log: log, Blobs: blobs})
+	if reconciling {
+		return reconcile(ctx, svc, fix, stdout)
+	}
+	limits := app.RateLimits{
+		Limiter:    ratelimit.NewLocal(),
+		Requests:   ratelimit.PerMinute(cfg.RateLimitRequestsPerMinute),
+		Uploads:    ratelimit.PerMinute(cfg.RateLimitUploadsPerMinute),
+		FailClosed: cfg.RateLimitFailClosed,
+	}
+	checks := map[string]func(context.Context) error{}
+	if cfg.RedisURL != "" {
+		rdb, err := ratelimit.NewRedisClient(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		defer rdb.Close()
+		limits.Limiter = ratelimit.NewRedis(rdb)
+		checks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
+	handler := app.NewServer(app.Deps{Config: cfg, Media: svc, Log: log, Blobs: blobs, RateLimits: limits, Checks: checks})
+
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		svc.RunReaper(reapCtx, cfg.ReapInterval, cfg.ReapPendingAfter)
+	}()
+	defer func() { stopReaper(); <-reaped }()
 	return serve(ctx, cfg, log, ln, handler)
+}
+
+// reconcile prints what differs between the database and the store (and
+// repairs it with fix). Found something: errFound (exit 1).
+func reconcile(ctx context.Context, svc *media.Service, fix bool, stdout io.Writer) error {
+	r, err := svc.Reconcile(ctx, fix)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, id := range r.Missing {
+		fmt.Fprintf(stdout, "missing objects of file %s\n", id)
+	}
+	for _, key := range r.Orphans {
+		fmt.Fprintf(stdout, "orphan object %s\n", key)
+	}
+	fmt.Fprintf(stdout, "rows checked: %d\nobjects checked: %d\nmissing objects: %d\norphan objects: %d\n",
+		r.RowsChecked, r.ObjectsChecked, len(r.Missing), len(r.Orphans))
+	if fix && !r.Clean() {
+		fmt.Fprintln(stdout, "fixed: rows with missing objects marked failed, orphan objects deleted")
+	}
+	if !r.Clean() {
+		return errFound
+	}
+	return nil
 }
 
 // serve listens until ctx ends, then stops accepting and lets in-flight

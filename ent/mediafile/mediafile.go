@@ -29,8 +29,14 @@ const (
 	FieldContentType = "content_type"
 	// FieldSize holds the string denoting the size field in the database.
 	FieldSize = "size"
+	// FieldStoredBytes holds the string denoting the stored_bytes field in the database.
+	FieldStoredBytes = "stored_bytes"
 	// FieldSha256 holds the string denoting the sha256 field in the database.
 	FieldSha256 = "sha256"
+	// FieldBodySha256 holds the string denoting the body_sha256 field in the database.
+	FieldBodySha256 = "body_sha256"
+	// FieldIdempotencyKey holds the string denoting the idempotency_key field in the database.
+	FieldIdempotencyKey = "idempotency_key"
 	// FieldWidth holds the string denoting the width field in the database.
 	FieldWidth = "width"
 	// FieldHeight holds the string denoting the height field in the database.
@@ -60,7 +66,10 @@ var Columns = []string{
 	FieldFilename,
 	FieldContentType,
 	FieldSize,
+	FieldStoredBytes,
 	FieldSha256,
+	FieldBodySha256,
+	FieldIdempotencyKey,
 	FieldWidth,
 	FieldHeight,
 	FieldVariants,
@@ -99,10 +108,18 @@ var (
 	ContentTypeValidator func(string) error
 	// DefaultSize holds the default value on creation for the "size" field.
 	DefaultSize int64
+	// DefaultStoredBytes holds the default value on creation for the "stored_bytes" field.
+	DefaultStoredBytes int64
 	// DefaultSha256 holds the default value on creation for the "sha256" field.
 	DefaultSha256 string
 	// Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
 	Sha256Validator func(string) error
+	// DefaultBodySha256 holds the default value on creation for the "body_sha256" field.
+	DefaultBodySha256 string
+	// BodySha256Validator is a validator for the "body_sha256" field. It is called by the builders before save.
+	BodySha256Validator func(string) error
+	// IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	IdempotencyKeyValidator func(string) error
 	// DefaultFailureReason holds the default value on creation for the "failure_reason" field.
 	DefaultFailureReason string
 	// FailureReasonValidator is a validator for the "failure_reason" field. It is called by the builders before save.
@@ -211,9 +228,24 @@ func BySize(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSize, opts...).ToFunc()
 }
 
+// ByStoredBytes orders the results by the stored_bytes field.
+func ByStoredBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStoredBytes, opts...).ToFunc()
+}
+
 // BySha256 orders the results by the sha256 field.
 func BySha256(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSha256, opts...).ToFunc()
+}
+
+// ByBodySha256 orders the results by the body_sha256 field.
+func ByBodySha256(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBodySha256, opts...).ToFunc()
+}
+
+// ByIdempotencyKey orders the results by the idempotency_key field.
+func ByIdempotencyKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIdempotencyKey, opts...).ToFunc()
 }
 
 // ByWidth orders the results by the width field.

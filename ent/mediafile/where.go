@@ -99,9 +99,24 @@ func Size(v int64) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldEQ(FieldSize, v))
 }
 
+// StoredBytes applies equality check predicate on the "stored_bytes" field. It's identical to StoredBytesEQ.
+func StoredBytes(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldStoredBytes, v))
+}
+
 // Sha256 applies equality check predicate on the "sha256" field. It's identical to Sha256EQ.
 func Sha256(v string) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldEQ(FieldSha256, v))
+}
+
+// BodySha256 applies equality check predicate on the "body_sha256" field. It's identical to BodySha256EQ.
+func BodySha256(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldBodySha256, v))
+}
+
+// IdempotencyKey applies equality check predicate on the "idempotency_key" field. It's identical to IdempotencyKeyEQ.
+func IdempotencyKey(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldIdempotencyKey, v))
 }
 
 // Width applies equality check predicate on the "width" field. It's identical to WidthEQ.
@@ -589,6 +604,46 @@ func SizeLTE(v int64) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldLTE(FieldSize, v))
 }
 
+// StoredBytesEQ applies the EQ predicate on the "stored_bytes" field.
+func StoredBytesEQ(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldStoredBytes, v))
+}
+
+// StoredBytesNEQ applies the NEQ predicate on the "stored_bytes" field.
+func StoredBytesNEQ(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNEQ(FieldStoredBytes, v))
+}
+
+// StoredBytesIn applies the In predicate on the "stored_bytes" field.
+func StoredBytesIn(vs ...int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldIn(FieldStoredBytes, vs...))
+}
+
+// StoredBytesNotIn applies the NotIn predicate on the "stored_bytes" field.
+func StoredBytesNotIn(vs ...int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNotIn(FieldStoredBytes, vs...))
+}
+
+// StoredBytesGT applies the GT predicate on the "stored_bytes" field.
+func StoredBytesGT(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGT(FieldStoredBytes, v))
+}
+
+// StoredBytesGTE applies the GTE predicate on the "stored_bytes" field.
+func StoredBytesGTE(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGTE(FieldStoredBytes, v))
+}
+
+// StoredBytesLT applies the LT predicate on the "stored_bytes" field.
+func StoredBytesLT(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLT(FieldStoredBytes, v))
+}
+
+// StoredBytesLTE applies the LTE predicate on the "stored_bytes" field.
+func StoredBytesLTE(v int64) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLTE(FieldStoredBytes, v))
+}
+
 // Sha256EQ applies the EQ predicate on the "sha256" field.
 func Sha256EQ(v string) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldEQ(FieldSha256, v))
@@ -652,6 +707,146 @@ func Sha256EqualFold(v string) predicate.MediaFile {
 // Sha256ContainsFold applies the ContainsFold predicate on the "sha256" field.
 func Sha256ContainsFold(v string) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldContainsFold(FieldSha256, v))
+}
+
+// BodySha256EQ applies the EQ predicate on the "body_sha256" field.
+func BodySha256EQ(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldBodySha256, v))
+}
+
+// BodySha256NEQ applies the NEQ predicate on the "body_sha256" field.
+func BodySha256NEQ(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNEQ(FieldBodySha256, v))
+}
+
+// BodySha256In applies the In predicate on the "body_sha256" field.
+func BodySha256In(vs ...string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldIn(FieldBodySha256, vs...))
+}
+
+// BodySha256NotIn applies the NotIn predicate on the "body_sha256" field.
+func BodySha256NotIn(vs ...string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNotIn(FieldBodySha256, vs...))
+}
+
+// BodySha256GT applies the GT predicate on the "body_sha256" field.
+func BodySha256GT(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGT(FieldBodySha256, v))
+}
+
+// BodySha256GTE applies the GTE predicate on the "body_sha256" field.
+func BodySha256GTE(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGTE(FieldBodySha256, v))
+}
+
+// BodySha256LT applies the LT predicate on the "body_sha256" field.
+func BodySha256LT(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLT(FieldBodySha256, v))
+}
+
+// BodySha256LTE applies the LTE predicate on the "body_sha256" field.
+func BodySha256LTE(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLTE(FieldBodySha256, v))
+}
+
+// BodySha256Contains applies the Contains predicate on the "body_sha256" field.
+func BodySha256Contains(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldContains(FieldBodySha256, v))
+}
+
+// BodySha256HasPrefix applies the HasPrefix predicate on the "body_sha256" field.
+func BodySha256HasPrefix(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldHasPrefix(FieldBodySha256, v))
+}
+
+// BodySha256HasSuffix applies the HasSuffix predicate on the "body_sha256" field.
+func BodySha256HasSuffix(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldHasSuffix(FieldBodySha256, v))
+}
+
+// BodySha256EqualFold applies the EqualFold predicate on the "body_sha256" field.
+func BodySha256EqualFold(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEqualFold(FieldBodySha256, v))
+}
+
+// BodySha256ContainsFold applies the ContainsFold predicate on the "body_sha256" field.
+func BodySha256ContainsFold(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldContainsFold(FieldBodySha256, v))
+}
+
+// IdempotencyKeyEQ applies the EQ predicate on the "idempotency_key" field.
+func IdempotencyKeyEQ(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyNEQ applies the NEQ predicate on the "idempotency_key" field.
+func IdempotencyKeyNEQ(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNEQ(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyIn applies the In predicate on the "idempotency_key" field.
+func IdempotencyKeyIn(vs ...string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldIn(FieldIdempotencyKey, vs...))
+}
+
+// IdempotencyKeyNotIn applies the NotIn predicate on the "idempotency_key" field.
+func IdempotencyKeyNotIn(vs ...string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNotIn(FieldIdempotencyKey, vs...))
+}
+
+// IdempotencyKeyGT applies the GT predicate on the "idempotency_key" field.
+func IdempotencyKeyGT(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGT(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyGTE applies the GTE predicate on the "idempotency_key" field.
+func IdempotencyKeyGTE(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldGTE(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyLT applies the LT predicate on the "idempotency_key" field.
+func IdempotencyKeyLT(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLT(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyLTE applies the LTE predicate on the "idempotency_key" field.
+func IdempotencyKeyLTE(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldLTE(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyContains applies the Contains predicate on the "idempotency_key" field.
+func IdempotencyKeyContains(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldContains(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyHasPrefix applies the HasPrefix predicate on the "idempotency_key" field.
+func IdempotencyKeyHasPrefix(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldHasPrefix(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyHasSuffix applies the HasSuffix predicate on the "idempotency_key" field.
+func IdempotencyKeyHasSuffix(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldHasSuffix(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyIsNil applies the IsNil predicate on the "idempotency_key" field.
+func IdempotencyKeyIsNil() predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldIsNull(FieldIdempotencyKey))
+}
+
+// IdempotencyKeyNotNil applies the NotNil predicate on the "idempotency_key" field.
+func IdempotencyKeyNotNil() predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNotNull(FieldIdempotencyKey))
+}
+
+// IdempotencyKeyEqualFold applies the EqualFold predicate on the "idempotency_key" field.
+func IdempotencyKeyEqualFold(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEqualFold(FieldIdempotencyKey, v))
+}
+
+// IdempotencyKeyContainsFold applies the ContainsFold predicate on the "idempotency_key" field.
+func IdempotencyKeyContainsFold(v string) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldContainsFold(FieldIdempotencyKey, v))
 }
 
 // WidthEQ applies the EQ predicate on the "width" field.

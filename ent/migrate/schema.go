@@ -30,7 +30,10 @@ var (
 		{Name: "filename", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "content_type", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "size", Type: field.TypeInt64, Default: 0},
+		{Name: "stored_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "sha256", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "body_sha256", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "idempotency_key", Type: field.TypeString, Nullable: true, Size: 255},
 		{Name: "width", Type: field.TypeInt, Nullable: true},
 		{Name: "height", Type: field.TypeInt, Nullable: true},
 		{Name: "variants", Type: field.TypeJSON, Nullable: true},
@@ -48,12 +51,27 @@ var (
 			{
 				Name:    "mediafile_scope_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{MediaFilesColumns[3], MediaFilesColumns[15], MediaFilesColumns[0]},
+				Columns: []*schema.Column{MediaFilesColumns[3], MediaFilesColumns[18], MediaFilesColumns[0]},
 			},
 			{
 				Name:    "mediafile_status_updated_at",
 				Unique:  false,
-				Columns: []*schema.Column{MediaFilesColumns[13], MediaFilesColumns[16]},
+				Columns: []*schema.Column{MediaFilesColumns[16], MediaFilesColumns[19]},
+			},
+			{
+				Name:    "mediafile_tenant_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{MediaFilesColumns[1], MediaFilesColumns[16]},
+			},
+			{
+				Name:    "mediafile_user_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{MediaFilesColumns[2], MediaFilesColumns[16]},
+			},
+			{
+				Name:    "mediafile_user_id_idempotency_key",
+				Unique:  true,
+				Columns: []*schema.Column{MediaFilesColumns[2], MediaFilesColumns[12]},
 			},
 		},
 	}

@@ -42,7 +42,12 @@ func (MediaFile) Fields() []ent.Field {
 			Comment("the client's filename, sanitised; metadata only, never part of a key"),
 		field.String("content_type").MaxLen(255).Default(""),
 		field.Int64("size").Default(0).Comment("bytes of the original object"),
+		field.Int64("stored_bytes").Default(0).Comment("bytes of the original and its variants: what usage counts"),
 		field.String("sha256").MaxLen(64).Default("").Comment("hex sha256 of the original object"),
+		field.String("body_sha256").MaxLen(64).Default("").
+			Comment("hex sha256 of the uploaded bytes (for images, not what is stored): what an idempotent retry is compared with"),
+		field.String("idempotency_key").MaxLen(255).Optional().Nillable().
+			Comment("the client's Idempotency-Key, unique per user while kept (24 h)"),
 		field.Int("width").Optional().Nillable(),
 		field.Int("height").Optional().Nillable(),
 		field.JSON("variants", map[string]Variant{}).Optional(),
@@ -60,5 +65,10 @@ func (MediaFile) Indexes() []ent.Index {
 		index.Fields("scope", "created_at", "id"),
 		// the reaper: WHERE status = ? AND updated_at < ?
 		index.Fields("status", "updated_at"),
+		// usage by tenant or user: WHERE status = 'ready' GROUP BY …
+		index.Fields("tenant_id", "status"),
+		index.Fields("user_id", "status"),
+		// Idempotency-Key: one upload per key and user (NULLs do not collide)
+		index.Fields("user_id", "idempotency_key").Unique(),
 	}
 }

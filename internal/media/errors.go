@@ -11,17 +11,18 @@ type Kind int
 
 // The kinds of error the service returns.
 const (
-	KindInternal        Kind = iota
-	KindBadRequest           // malformed input
-	KindBody                 // the request body failed while streaming (Err says why)
-	KindForbidden            // not allowed for this caller
-	KindNotFound             // unknown id, or outside the caller's scope
-	KindInProgress           // the file is still streaming
-	KindTooLarge             // beyond the purpose's size limit
-	KindUnsupportedType      // sniffed type not accepted
-	KindInvalidImage         // undecodable, truncated, or a decompression bomb
-	KindStorage              // the object store failed
-	KindUnavailable          // the database failed
+	KindInternal          Kind = iota
+	KindBadRequest             // malformed input
+	KindBody                   // the request body failed while streaming (Err says why)
+	KindForbidden              // not allowed for this caller
+	KindNotFound               // unknown id, or outside the caller's scope
+	KindInProgress             // the file is still streaming
+	KindTooLarge               // beyond the purpose's size limit
+	KindUnsupportedType        // sniffed type not accepted
+	KindInvalidImage           // undecodable, truncated, or a decompression bomb
+	KindStorage                // the object store failed
+	KindUnavailable            // the database failed
+	KindIdempotencyReused      // an Idempotency-Key already used for other bytes
 )
 
 // Error is an error of the service, with its kind and a message fit for the

@@ -21,9 +21,12 @@ import (
 
 // UploadRequest is one file to store.
 type UploadRequest struct {
-	Purpose  Purpose
-	Filename string    // the client's, sanitised here; metadata only
-	Body     io.Reader // the file's bytes, read once
+	// IdempotencyKey, when set, makes a retry with the same bytes return
+	// the first file instead of storing a second (kept 24 h per user).
+	IdempotencyKey string
+	Purpose        Purpose
+	Filename       string    // the client's, sanitised here; metadata only
+	Body           io.Reader // the file's bytes, read once
 }
 
 // cleanupTimeout bounds the clean-up after a failed upload, which runs even
@@ -34,12 +37,70 @@ const cleanupTimeout = 30 * time.Second
 // pending before the first byte is stored and flipped to ready by a
 // compare-and-set once the store confirmed; on any failure no object is
 // left behind and the row ends failed with a reason.
-func (s *Service) Upload(ctx context.Context, a Actor, req UploadRequest) (File, error) {
+//
+// With an Idempotency-Key already used by the caller, it returns the first
+// file and replayed=true when the bytes are the same, KindInProgress while
+// the first is still streaming, and KindIdempotencyReused for other bytes.
+func (s *Service) Upload(ctx context.Context, a Actor, req UploadRequest) (f File, replayed bool, err error) {
 	scope, err := a.uploadScope(req.Purpose)
 	if err != nil {
-		return File{}, err
+		return File{}, false, err
 	}
 	m := &meter{r: req.Body, limit: s.maxBytes[req.Purpose], hash: sha256.New()}
+	if req.IdempotencyKey != "" {
+		first, err := s.firstUpload(ctx, a, req.IdempotencyKey)
+		if err != nil || first != nil {
+			return s.replay(ctx, first, req, m, err)
+		}
+	}
+	f, err = s.upload(ctx, a, scope, req, m)
+	return f, false, err
+}
+
+// idempotencyWindow is how long an Idempotency-Key is kept.
+const idempotencyWindow = 24 * time.Hour
+
+// firstUpload finds the live upload made with the caller's key, if any. A
+// key whose upload failed, is being deleted, or is older than the window
+// is released for a new upload.
+func (s *Service) firstUpload(ctx context.Context, a Actor, key string) (*ent.MediaFile, error) {
+	_, err := s.db.MediaFile.Update().
+		Where(mediafile.UserID(a.UserID), mediafile.IdempotencyKey(key), mediafile.Or(
+			mediafile.CreatedAtLT(s.now().Add(-idempotencyWindow)),
+			mediafile.StatusIn(mediafile.StatusFailed, mediafile.StatusDeleting),
+		)).
+		ClearIdempotencyKey().Save(ctx)
+	if err != nil {
+		return nil, dbError(err, "checking the idempotency key")
+	}
+	first, err := s.db.MediaFile.Query().Where(mediafile.UserID(a.UserID), mediafile.IdempotencyKey(key)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, dbError(err, "checking the idempotency key")
+	}
+	return first, nil
+}
+
+// replay answers a retry: the first file when the body is the same bytes.
+func (s *Service) replay(ctx context.Context, first *ent.MediaFile, req UploadRequest, m *meter, err error) (File, bool, error) {
+	if err != nil {
+		return File{}, false, err
+	}
+	if first.Status == mediafile.StatusPending {
+		return File{}, false, newError(KindInProgress, nil, "an upload with this Idempotency-Key is still in progress")
+	}
+	if _, err := io.Copy(io.Discard, m); err != nil {
+		return File{}, false, m.failure(ctx, err)
+	}
+	if Purpose(first.Purpose) != req.Purpose || hex.EncodeToString(m.hash.Sum(nil)) != first.BodySha256 {
+		return File{}, false, newError(KindIdempotencyReused, nil, "this Idempotency-Key was used for a different upload")
+	}
+	return s.view(first), true, nil
+}
+
+func (s *Service) upload(ctx context.Context, a Actor, scope string, req UploadRequest, m *meter) (File, error) {
 
 	// Sniff the type from the first bytes before anything is recorded.
 	head := make([]byte, imagery.HeadSize)
@@ -79,7 +140,13 @@ func (s *Service) newRow(ctx context.Context, a Actor, scope string, req UploadR
 	if scope == a.TenantID {
 		create.SetTenantID(a.TenantID)
 	}
+	if req.IdempotencyKey != "" {
+		create.SetIdempotencyKey(req.IdempotencyKey)
+	}
 	row, err := create.Save(ctx)
+	if ent.IsConstraintError(err) && req.IdempotencyKey != "" {
+		return nil, newError(KindInProgress, err, "an upload with this Idempotency-Key is already in progress")
+	}
 	if err != nil {
 		return nil, dbError(err, "recording the upload")
 	}
@@ -99,6 +166,7 @@ func (s *Service) uploadAttachment(ctx context.Context, a Actor, scope string, r
 		return File{}, failure
 	}
 	row.Size, row.Sha256 = m.n, hex.EncodeToString(m.hash.Sum(nil))
+	row.BodySha256 = row.Sha256
 	if err := s.finish(ctx, row); err != nil {
 		s.abandon(ctx, row.ID, err, row.Key)
 		return File{}, err
@@ -138,10 +206,12 @@ func (s *Service) uploadImage(ctx context.Context, a Actor, scope string, req Up
 	if err != nil {
 		return File{}, err
 	}
+	row.BodySha256 = hex.EncodeToString(m.hash.Sum(nil)) // the whole part was read
 	sum := sha256.Sum256(master.Data)
 	w, h := master.Width, master.Height
 	row.Size, row.Sha256, row.Width, row.Height = int64(len(master.Data)), hex.EncodeToString(sum[:]), &w, &h
 	row.Variants = make(map[string]schema.Variant, len(res.Variants))
+	row.StoredBytes = row.Size
 	written := make([]string, 0, 1+len(res.Variants))
 	objects := append([]imagery.Encoded{master}, res.Variants...)
 	for i, obj := range objects {
@@ -149,6 +219,7 @@ func (s *Service) uploadImage(ctx context.Context, a Actor, scope string, req Up
 		if i > 0 {
 			key = VariantKey(row.Key, obj.Name, obj.Ext)
 			row.Variants[obj.Name] = schema.Variant{Key: key, Width: obj.Width, Height: obj.Height, Size: int64(len(obj.Data)), ContentType: obj.ContentType}
+			row.StoredBytes += int64(len(obj.Data))
 		}
 		if err := s.store.Put(ctx, key, bytes.NewReader(obj.Data), storage.Meta{ContentType: obj.ContentType}); err != nil {
 			failure := m.failure(ctx, err)
@@ -206,7 +277,7 @@ func (s *Service) finishCurrent(ctx context.Context, row *ent.MediaFile, p Purpo
 	now := s.now()
 	n, err := tx.MediaFile.Update().
 		Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusPending)).
-		SetStatus(mediafile.StatusReady).SetSize(row.Size).SetSha256(row.Sha256).
+		SetStatus(mediafile.StatusReady).SetSize(row.Size).SetStoredBytes(row.StoredBytes).SetSha256(row.Sha256).SetBodySha256(row.BodySha256).
 		SetWidth(*row.Width).SetHeight(*row.Height).SetVariants(row.Variants).SetUpdatedAt(now).
 		Save(ctx)
 	if err != nil {
@@ -243,13 +314,7 @@ func (s *Service) finish(ctx context.Context, row *ent.MediaFile) error {
 	now := s.now()
 	upd := s.db.MediaFile.Update().
 		Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusPending)).
-		SetStatus(mediafile.StatusReady).SetSize(row.Size).SetSha256(row.Sha256).SetUpdatedAt(now)
-	if row.Width != nil {
-		upd.SetWidth(*row.Width).SetHeight(*row.Height)
-	}
-	if row.Variants != nil {
-		upd.SetVariants(row.Variants)
-	}
+		SetStatus(mediafile.StatusReady).SetSize(row.Size).SetStoredBytes(row.Size).SetSha256(row.Sha256).SetBodySha256(row.BodySha256).SetUpdatedAt(now)
 	n, err := upd.Save(ctx)
 	if err != nil {
 		return dbError(err, "marking the upload ready")
@@ -257,7 +322,7 @@ func (s *Service) finish(ctx context.Context, row *ent.MediaFile) error {
 	if n == 0 {
 		return newError(KindUnavailable, nil, "the upload was abandoned before it finished")
 	}
-	row.Status, row.UpdatedAt = mediafile.StatusReady, now
+	row.Status, row.UpdatedAt, row.StoredBytes = mediafile.StatusReady, now, row.Size
 	return nil
 }
 
