@@ -52,6 +52,7 @@ type server struct {
 	cancel context.CancelFunc
 	done   chan error
 	log    *syncBuffer
+	env    map[string]string // what it was started with
 }
 
 // syncBuffer collects the server's log and tells when it listens.
@@ -126,7 +127,7 @@ func startEnv(t *testing.T, env map[string]string, s3srv *testsvc.S3Server) *ser
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cfg: cfg, s3: s3srv, cancel: cancel, done: make(chan error, 1), log: &syncBuffer{listening: make(chan string, 1)}}
+	s := &server{cfg: cfg, env: env, s3: s3srv, cancel: cancel, done: make(chan error, 1), log: &syncBuffer{listening: make(chan string, 1)}}
 	go func() { s.done <- run(ctx, []string{"mediad"}, func(k string) string { return env[k] }, s.log) }()
 	select {
 	case addr := <-s.log.listening:
@@ -333,4 +334,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func sum(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// command runs `mediad ARGS…` with the server's configuration and returns
+// what it printed and its error.
+func (s *server) command(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	env := map[string]string{}
+	for k, v := range s.env {
+		env[k] = v
+	}
+	env["LOG_LEVEL"] = "warn"
+	err := run(context.Background(), append([]string{"mediad"}, args...), func(k string) string { return env[k] }, &out)
+	return out.String(), err
 }
