@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -41,6 +42,9 @@ func handleUpload(svc *media.Service, log *slog.Logger, m *metrics) http.Handler
 			return
 		}
 		mr, err := r.MultipartReader()
+		if mt, _, perr := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && (perr != nil || mt != "multipart/form-data") {
+			err = errors.New("the Content-Type is not multipart/form-data")
+		}
 		if err != nil {
 			fail(badRequest("expected a multipart/form-data body with a boundary: %v", err))
 			return
