@@ -53,6 +53,8 @@ type MediaFile struct {
 	Status mediafile.Status `json:"status,omitempty"`
 	// FailureReason holds the value of the "failure_reason" field.
 	FailureReason string `json:"failure_reason,omitempty"`
+	// a failed file whose objects may still be in the store: the reaper removes them
+	LeftoverObjects bool `json:"leftover_objects,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -67,6 +69,8 @@ func (*MediaFile) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case mediafile.FieldVariants:
 			values[i] = new([]byte)
+		case mediafile.FieldLeftoverObjects:
+			values[i] = new(sql.NullBool)
 		case mediafile.FieldSize, mediafile.FieldStoredBytes, mediafile.FieldWidth, mediafile.FieldHeight:
 			values[i] = new(sql.NullInt64)
 		case mediafile.FieldID, mediafile.FieldTenantID, mediafile.FieldUserID, mediafile.FieldScope, mediafile.FieldPurpose, mediafile.FieldKey, mediafile.FieldFilename, mediafile.FieldContentType, mediafile.FieldSha256, mediafile.FieldBodySha256, mediafile.FieldIdempotencyKey, mediafile.FieldStatus, mediafile.FieldFailureReason:
@@ -202,6 +206,12 @@ func (_m *MediaFile) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.FailureReason = value.String
 			}
+		case mediafile.FieldLeftoverObjects:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field leftover_objects", values[i])
+			} else if value.Valid {
+				_m.LeftoverObjects = value.Bool
+			}
 		case mediafile.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -308,6 +318,9 @@ func (_m *MediaFile) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("failure_reason=")
 	builder.WriteString(_m.FailureReason)
+	builder.WriteString(", ")
+	builder.WriteString("leftover_objects=")
+	builder.WriteString(fmt.Sprintf("%v", _m.LeftoverObjects))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -222,6 +222,20 @@ func (_c *MediaFileCreate) SetNillableFailureReason(v *string) *MediaFileCreate 
 	return _c
 }
 
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (_c *MediaFileCreate) SetLeftoverObjects(v bool) *MediaFileCreate {
+	_c.mutation.SetLeftoverObjects(v)
+	return _c
+}
+
+// SetNillableLeftoverObjects sets the "leftover_objects" field if the given value is not nil.
+func (_c *MediaFileCreate) SetNillableLeftoverObjects(v *bool) *MediaFileCreate {
+	if v != nil {
+		_c.SetLeftoverObjects(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *MediaFileCreate) SetCreatedAt(v time.Time) *MediaFileCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -306,6 +320,10 @@ func (_c *MediaFileCreate) defaults() {
 	if _, ok := _c.mutation.FailureReason(); !ok {
 		v := mediafile.DefaultFailureReason
 		_c.mutation.SetFailureReason(v)
+	}
+	if _, ok := _c.mutation.LeftoverObjects(); !ok {
+		v := mediafile.DefaultLeftoverObjects
+		_c.mutation.SetLeftoverObjects(v)
 	}
 }
 
@@ -406,6 +424,9 @@ func (_c *MediaFileCreate) check() error {
 		if err := mediafile.FailureReasonValidator(v); err != nil {
 			return &ValidationError{Name: "failure_reason", err: fmt.Errorf(`ent: validator failed for field "MediaFile.failure_reason": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.LeftoverObjects(); !ok {
+		return &ValidationError{Name: "leftover_objects", err: errors.New(`ent: missing required field "MediaFile.leftover_objects"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "MediaFile.created_at"`)}
@@ -521,6 +542,10 @@ func (_c *MediaFileCreate) createSpec() (*MediaFile, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FailureReason(); ok {
 		_spec.SetField(mediafile.FieldFailureReason, field.TypeString, value)
 		_node.FailureReason = value
+	}
+	if value, ok := _c.mutation.LeftoverObjects(); ok {
+		_spec.SetField(mediafile.FieldLeftoverObjects, field.TypeBool, value)
+		_node.LeftoverObjects = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(mediafile.FieldCreatedAt, field.TypeTime, value)
@@ -771,6 +796,18 @@ func (u *MediaFileUpsert) SetFailureReason(v string) *MediaFileUpsert {
 // UpdateFailureReason sets the "failure_reason" field to the value that was provided on create.
 func (u *MediaFileUpsert) UpdateFailureReason() *MediaFileUpsert {
 	u.SetExcluded(mediafile.FieldFailureReason)
+	return u
+}
+
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (u *MediaFileUpsert) SetLeftoverObjects(v bool) *MediaFileUpsert {
+	u.Set(mediafile.FieldLeftoverObjects, v)
+	return u
+}
+
+// UpdateLeftoverObjects sets the "leftover_objects" field to the value that was provided on create.
+func (u *MediaFileUpsert) UpdateLeftoverObjects() *MediaFileUpsert {
+	u.SetExcluded(mediafile.FieldLeftoverObjects)
 	return u
 }
 
@@ -1073,6 +1110,20 @@ func (u *MediaFileUpsertOne) SetFailureReason(v string) *MediaFileUpsertOne {
 func (u *MediaFileUpsertOne) UpdateFailureReason() *MediaFileUpsertOne {
 	return u.Update(func(s *MediaFileUpsert) {
 		s.UpdateFailureReason()
+	})
+}
+
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (u *MediaFileUpsertOne) SetLeftoverObjects(v bool) *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetLeftoverObjects(v)
+	})
+}
+
+// UpdateLeftoverObjects sets the "leftover_objects" field to the value that was provided on create.
+func (u *MediaFileUpsertOne) UpdateLeftoverObjects() *MediaFileUpsertOne {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateLeftoverObjects()
 	})
 }
 
@@ -1544,6 +1595,20 @@ func (u *MediaFileUpsertBulk) SetFailureReason(v string) *MediaFileUpsertBulk {
 func (u *MediaFileUpsertBulk) UpdateFailureReason() *MediaFileUpsertBulk {
 	return u.Update(func(s *MediaFileUpsert) {
 		s.UpdateFailureReason()
+	})
+}
+
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (u *MediaFileUpsertBulk) SetLeftoverObjects(v bool) *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.SetLeftoverObjects(v)
+	})
+}
+
+// UpdateLeftoverObjects sets the "leftover_objects" field to the value that was provided on create.
+func (u *MediaFileUpsertBulk) UpdateLeftoverObjects() *MediaFileUpsertBulk {
+	return u.Update(func(s *MediaFileUpsert) {
+		s.UpdateLeftoverObjects()
 	})
 }
 

@@ -242,6 +242,20 @@ func (_u *MediaFileUpdate) SetNillableFailureReason(v *string) *MediaFileUpdate 
 	return _u
 }
 
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (_u *MediaFileUpdate) SetLeftoverObjects(v bool) *MediaFileUpdate {
+	_u.mutation.SetLeftoverObjects(v)
+	return _u
+}
+
+// SetNillableLeftoverObjects sets the "leftover_objects" field if the given value is not nil.
+func (_u *MediaFileUpdate) SetNillableLeftoverObjects(v *bool) *MediaFileUpdate {
+	if v != nil {
+		_u.SetLeftoverObjects(*v)
+	}
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *MediaFileUpdate) SetUpdatedAt(v time.Time) *MediaFileUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -408,6 +422,9 @@ func (_u *MediaFileUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.FailureReason(); ok {
 		_spec.SetField(mediafile.FieldFailureReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.LeftoverObjects(); ok {
+		_spec.SetField(mediafile.FieldLeftoverObjects, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(mediafile.FieldUpdatedAt, field.TypeTime, value)
@@ -646,6 +663,20 @@ func (_u *MediaFileUpdateOne) SetNillableFailureReason(v *string) *MediaFileUpda
 	return _u
 }
 
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (_u *MediaFileUpdateOne) SetLeftoverObjects(v bool) *MediaFileUpdateOne {
+	_u.mutation.SetLeftoverObjects(v)
+	return _u
+}
+
+// SetNillableLeftoverObjects sets the "leftover_objects" field if the given value is not nil.
+func (_u *MediaFileUpdateOne) SetNillableLeftoverObjects(v *bool) *MediaFileUpdateOne {
+	if v != nil {
+		_u.SetLeftoverObjects(*v)
+	}
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *MediaFileUpdateOne) SetUpdatedAt(v time.Time) *MediaFileUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -842,6 +873,9 @@ func (_u *MediaFileUpdateOne) sqlSave(ctx context.Context) (_node *MediaFile, er
 	}
 	if value, ok := _u.mutation.FailureReason(); ok {
 		_spec.SetField(mediafile.FieldFailureReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.LeftoverObjects(); ok {
+		_spec.SetField(mediafile.FieldLeftoverObjects, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(mediafile.FieldUpdatedAt, field.TypeTime, value)

@@ -365,36 +365,37 @@ func (m *CurrentFileMutation) ResetEdge(name string) error {
 // MediaFileMutation represents an operation that mutates the MediaFile nodes in the graph.
 type MediaFileMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *string
-	tenant_id       *string
-	user_id         *string
-	scope           *string
-	purpose         *mediafile.Purpose
-	key             *string
-	filename        *string
-	content_type    *string
-	size            *int64
-	addsize         *int64
-	stored_bytes    *int64
-	addstored_bytes *int64
-	sha256          *string
-	body_sha256     *string
-	idempotency_key *string
-	width           *int
-	addwidth        *int
-	height          *int
-	addheight       *int
-	variants        *map[string]schema.Variant
-	status          *mediafile.Status
-	failure_reason  *string
-	created_at      *time.Time
-	updated_at      *time.Time
-	clearedFields   map[string]struct{}
-	done            bool
-	oldValue        func(context.Context) (*MediaFile, error)
-	predicates      []predicate.MediaFile
+	op               Op
+	typ              string
+	id               *string
+	tenant_id        *string
+	user_id          *string
+	scope            *string
+	purpose          *mediafile.Purpose
+	key              *string
+	filename         *string
+	content_type     *string
+	size             *int64
+	addsize          *int64
+	stored_bytes     *int64
+	addstored_bytes  *int64
+	sha256           *string
+	body_sha256      *string
+	idempotency_key  *string
+	width            *int
+	addwidth         *int
+	height           *int
+	addheight        *int
+	variants         *map[string]schema.Variant
+	status           *mediafile.Status
+	failure_reason   *string
+	leftover_objects *bool
+	created_at       *time.Time
+	updated_at       *time.Time
+	clearedFields    map[string]struct{}
+	done             bool
+	oldValue         func(context.Context) (*MediaFile, error)
+	predicates       []predicate.MediaFile
 }
 
 var _ ent.Mutation = (*MediaFileMutation)(nil)
@@ -1260,6 +1261,42 @@ func (m *MediaFileMutation) ResetFailureReason() {
 	m.failure_reason = nil
 }
 
+// SetLeftoverObjects sets the "leftover_objects" field.
+func (m *MediaFileMutation) SetLeftoverObjects(b bool) {
+	m.leftover_objects = &b
+}
+
+// LeftoverObjects returns the value of the "leftover_objects" field in the mutation.
+func (m *MediaFileMutation) LeftoverObjects() (r bool, exists bool) {
+	v := m.leftover_objects
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeftoverObjects returns the old "leftover_objects" field's value of the MediaFile entity.
+// If the MediaFile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MediaFileMutation) OldLeftoverObjects(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeftoverObjects is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeftoverObjects requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeftoverObjects: %w", err)
+	}
+	return oldValue.LeftoverObjects, nil
+}
+
+// ResetLeftoverObjects resets all changes to the "leftover_objects" field.
+func (m *MediaFileMutation) ResetLeftoverObjects() {
+	m.leftover_objects = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *MediaFileMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -1366,7 +1403,7 @@ func (m *MediaFileMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MediaFileMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.tenant_id != nil {
 		fields = append(fields, mediafile.FieldTenantID)
 	}
@@ -1418,6 +1455,9 @@ func (m *MediaFileMutation) Fields() []string {
 	if m.failure_reason != nil {
 		fields = append(fields, mediafile.FieldFailureReason)
 	}
+	if m.leftover_objects != nil {
+		fields = append(fields, mediafile.FieldLeftoverObjects)
+	}
 	if m.created_at != nil {
 		fields = append(fields, mediafile.FieldCreatedAt)
 	}
@@ -1466,6 +1506,8 @@ func (m *MediaFileMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case mediafile.FieldFailureReason:
 		return m.FailureReason()
+	case mediafile.FieldLeftoverObjects:
+		return m.LeftoverObjects()
 	case mediafile.FieldCreatedAt:
 		return m.CreatedAt()
 	case mediafile.FieldUpdatedAt:
@@ -1513,6 +1555,8 @@ func (m *MediaFileMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldStatus(ctx)
 	case mediafile.FieldFailureReason:
 		return m.OldFailureReason(ctx)
+	case mediafile.FieldLeftoverObjects:
+		return m.OldLeftoverObjects(ctx)
 	case mediafile.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case mediafile.FieldUpdatedAt:
@@ -1644,6 +1688,13 @@ func (m *MediaFileMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFailureReason(v)
+		return nil
+	case mediafile.FieldLeftoverObjects:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeftoverObjects(v)
 		return nil
 	case mediafile.FieldCreatedAt:
 		v, ok := value.(time.Time)
@@ -1842,6 +1893,9 @@ func (m *MediaFileMutation) ResetField(name string) error {
 		return nil
 	case mediafile.FieldFailureReason:
 		m.ResetFailureReason()
+		return nil
+	case mediafile.FieldLeftoverObjects:
+		m.ResetLeftoverObjects()
 		return nil
 	case mediafile.FieldCreatedAt:
 		m.ResetCreatedAt()

@@ -140,6 +140,10 @@ func init() {
 	mediafile.DefaultFailureReason = mediafileDescFailureReason.Default.(string)
 	// mediafile.FailureReasonValidator is a validator for the "failure_reason" field. It is called by the builders before save.
 	mediafile.FailureReasonValidator = mediafileDescFailureReason.Validators[0].(func(string) error)
+	// mediafileDescLeftoverObjects is the schema descriptor for leftover_objects field.
+	mediafileDescLeftoverObjects := mediafileFields[18].Descriptor()
+	// mediafile.DefaultLeftoverObjects holds the default value on creation for the leftover_objects field.
+	mediafile.DefaultLeftoverObjects = mediafileDescLeftoverObjects.Default.(bool)
 	// mediafileDescID is the schema descriptor for id field.
 	mediafileDescID := mediafileFields[0].Descriptor()
 	// mediafile.IDValidator is a validator for the "id" field. It is called by the builders before save.

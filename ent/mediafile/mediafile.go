@@ -47,6 +47,8 @@ const (
 	FieldStatus = "status"
 	// FieldFailureReason holds the string denoting the failure_reason field in the database.
 	FieldFailureReason = "failure_reason"
+	// FieldLeftoverObjects holds the string denoting the leftover_objects field in the database.
+	FieldLeftoverObjects = "leftover_objects"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -75,6 +77,7 @@ var Columns = []string{
 	FieldVariants,
 	FieldStatus,
 	FieldFailureReason,
+	FieldLeftoverObjects,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -124,6 +127,8 @@ var (
 	DefaultFailureReason string
 	// FailureReasonValidator is a validator for the "failure_reason" field. It is called by the builders before save.
 	FailureReasonValidator func(string) error
+	// DefaultLeftoverObjects holds the default value on creation for the "leftover_objects" field.
+	DefaultLeftoverObjects bool
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
@@ -266,6 +271,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByFailureReason orders the results by the failure_reason field.
 func ByFailureReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFailureReason, opts...).ToFunc()
+}
+
+// ByLeftoverObjects orders the results by the leftover_objects field.
+func ByLeftoverObjects(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLeftoverObjects, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

@@ -134,6 +134,11 @@ func FailureReason(v string) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldEQ(FieldFailureReason, v))
 }
 
+// LeftoverObjects applies equality check predicate on the "leftover_objects" field. It's identical to LeftoverObjectsEQ.
+func LeftoverObjects(v bool) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldLeftoverObjects, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldEQ(FieldCreatedAt, v))
@@ -1042,6 +1047,16 @@ func FailureReasonEqualFold(v string) predicate.MediaFile {
 // FailureReasonContainsFold applies the ContainsFold predicate on the "failure_reason" field.
 func FailureReasonContainsFold(v string) predicate.MediaFile {
 	return predicate.MediaFile(sql.FieldContainsFold(FieldFailureReason, v))
+}
+
+// LeftoverObjectsEQ applies the EQ predicate on the "leftover_objects" field.
+func LeftoverObjectsEQ(v bool) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldEQ(FieldLeftoverObjects, v))
+}
+
+// LeftoverObjectsNEQ applies the NEQ predicate on the "leftover_objects" field.
+func LeftoverObjectsNEQ(v bool) predicate.MediaFile {
+	return predicate.MediaFile(sql.FieldNEQ(FieldLeftoverObjects, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -39,6 +39,7 @@ var (
 		{Name: "variants", Type: field.TypeJSON, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "ready", "failed", "deleting"}, Default: "pending"},
 		{Name: "failure_reason", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "leftover_objects", Type: field.TypeBool, Default: false},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 	}
@@ -51,12 +52,17 @@ var (
 			{
 				Name:    "mediafile_scope_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{MediaFilesColumns[3], MediaFilesColumns[18], MediaFilesColumns[0]},
+				Columns: []*schema.Column{MediaFilesColumns[3], MediaFilesColumns[19], MediaFilesColumns[0]},
 			},
 			{
 				Name:    "mediafile_status_updated_at",
 				Unique:  false,
-				Columns: []*schema.Column{MediaFilesColumns[16], MediaFilesColumns[19]},
+				Columns: []*schema.Column{MediaFilesColumns[16], MediaFilesColumns[20]},
+			},
+			{
+				Name:    "mediafile_leftover_objects",
+				Unique:  false,
+				Columns: []*schema.Column{MediaFilesColumns[18]},
 			},
 			{
 				Name:    "mediafile_tenant_id_status",

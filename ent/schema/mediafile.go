@@ -53,6 +53,8 @@ func (MediaFile) Fields() []ent.Field {
 		field.JSON("variants", map[string]Variant{}).Optional(),
 		field.Enum("status").Values("pending", "ready", "failed", "deleting").Default("pending"),
 		field.String("failure_reason").MaxLen(1024).Default(""),
+		field.Bool("leftover_objects").Default(false).
+			Comment("a failed file whose objects may still be in the store: the reaper removes them"),
 		field.Time("created_at").Immutable(),
 		field.Time("updated_at"),
 	}
@@ -65,6 +67,7 @@ func (MediaFile) Indexes() []ent.Index {
 		index.Fields("scope", "created_at", "id"),
 		// the reaper: WHERE status = ? AND updated_at < ?
 		index.Fields("status", "updated_at"),
+		index.Fields("leftover_objects"),
 		// usage by tenant or user: WHERE status = 'ready' GROUP BY …
 		index.Fields("tenant_id", "status"),
 		index.Fields("user_id", "status"),

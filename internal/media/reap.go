@@ -26,6 +26,7 @@ const deletingGrace = time.Minute
 type ReapReport struct {
 	Abandoned int // stale pending rows failed, their objects removed
 	Purged    int // deleting rows finished
+	Cleaned   int // failed rows whose leftover objects were removed
 	Aborted   int // stale uploads aborted in the store
 }
 
@@ -38,6 +39,9 @@ func (s *Service) Reap(ctx context.Context, pendingAfter time.Duration) (ReapRep
 	var report ReapReport
 	now := s.now()
 	cutoff := now.Add(-pendingAfter)
+	// Work another request is still doing (a delete, an upload's own
+	// clean-up) is left to it for a while.
+	grace := min(deletingGrace, pendingAfter)
 
 	stale, err := s.db.MediaFile.Query().
 		Where(mediafile.StatusEQ(mediafile.StatusPending), mediafile.UpdatedAtLT(cutoff)).
@@ -48,7 +52,7 @@ func (s *Service) Reap(ctx context.Context, pendingAfter time.Duration) (ReapRep
 	for _, row := range stale {
 		n, err := s.db.MediaFile.Update().
 			Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusPending), mediafile.UpdatedAtLT(cutoff)).
-			SetStatus(mediafile.StatusFailed).SetUpdatedAt(now).
+			SetStatus(mediafile.StatusFailed).SetUpdatedAt(now).SetLeftoverObjects(true).
 			SetFailureReason(fmt.Sprintf("abandoned: still pending after %s (the upload was cut off)", pendingAfter)).
 			Save(ctx)
 		if err != nil {
@@ -58,13 +62,29 @@ func (s *Service) Reap(ctx context.Context, pendingAfter time.Duration) (ReapRep
 			continue // another reaper, or the upload itself, got there first
 		}
 		report.Abandoned++
-		if err := s.store.Delete(ctx, s.possibleKeys(row)...); err != nil {
-			s.log.WarnContext(ctx, "reaper: removing the objects of a stale upload", "id", row.ID, "err", err)
+		s.removeLeftovers(ctx, row.ID, s.possibleKeys(row))
+	}
+
+	leftovers, err := s.db.MediaFile.Query().
+		Where(mediafile.StatusEQ(mediafile.StatusFailed), mediafile.LeftoverObjects(true), mediafile.UpdatedAtLT(now.Add(-grace))).
+		Limit(reapBatch).All(ctx)
+	if err != nil {
+		return report, dbError(err, "finding failed files with leftover objects")
+	}
+	for _, row := range leftovers {
+		n, err := s.db.MediaFile.Update().
+			Where(mediafile.ID(row.ID), mediafile.LeftoverObjects(true), mediafile.UpdatedAt(row.UpdatedAt)).
+			SetUpdatedAt(now).Save(ctx)
+		if err != nil {
+			return report, dbError(err, "claiming a failed file with leftovers")
+		}
+		if n == 1 && s.removeLeftovers(ctx, row.ID, s.possibleKeys(row)) {
+			report.Cleaned++
 		}
 	}
 
 	deleting, err := s.db.MediaFile.Query().
-		Where(mediafile.StatusEQ(mediafile.StatusDeleting), mediafile.UpdatedAtLT(now.Add(-deletingGrace))).
+		Where(mediafile.StatusEQ(mediafile.StatusDeleting), mediafile.UpdatedAtLT(now.Add(-grace))).
 		Limit(reapBatch).All(ctx)
 	if err != nil {
 		return report, dbError(err, "finding files left deleting")
@@ -133,7 +153,7 @@ func (s *Service) RunReaper(ctx context.Context, interval, pendingAfter time.Dur
 		case err != nil && ctx.Err() == nil:
 			s.log.WarnContext(ctx, "reaper pass failed", "err", err)
 		case r != ReapReport{}:
-			s.log.InfoContext(ctx, "reaper pass", "abandoned", r.Abandoned, "purged", r.Purged, "aborted", r.Aborted)
+			s.log.InfoContext(ctx, "reaper pass", "abandoned", r.Abandoned, "purged", r.Purged, "cleaned", r.Cleaned, "aborted", r.Aborted)
 		}
 		select {
 		case <-ctx.Done():
@@ -262,7 +282,7 @@ func (s *Service) failMissing(ctx context.Context, row *ent.MediaFile) error {
 		return dbError(err, "clearing the current file")
 	}
 	if _, err := tx.MediaFile.Update().Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusReady)).
-		SetStatus(mediafile.StatusFailed).SetFailureReason("objects missing from the store (found by reconcile)").
+		SetStatus(mediafile.StatusFailed).SetFailureReason("objects missing from the store (found by reconcile)").SetLeftoverObjects(true).
 		SetUpdatedAt(s.now()).Save(ctx); err != nil {
 		tx.Rollback()
 		return dbError(err, "failing a file with missing objects")
@@ -270,8 +290,6 @@ func (s *Service) failMissing(ctx context.Context, row *ent.MediaFile) error {
 	if err := tx.Commit(); err != nil {
 		return dbError(err, "failing a file with missing objects")
 	}
-	if err := s.store.Delete(ctx, objectKeys(row)...); err != nil {
-		return newError(KindStorage, err, "removing what is left of a file")
-	}
+	s.removeLeftovers(ctx, row.ID, objectKeys(row))
 	return nil
 }

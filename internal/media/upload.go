@@ -328,9 +328,11 @@ func (s *Service) finish(ctx context.Context, row *ent.MediaFile) error {
 
 // abandon ends an upload that cannot be made ready: its row becomes failed
 // with the cause, then the objects it may have written are removed. It runs
-// even when ctx ended (the client went away). When the database cannot
-// tell whether the row is ready (the flip may have committed before an
-// error), it leaves both alone: the reaper settles a row left pending.
+// even when ctx ended (the client went away). The row says it may have
+// leftover objects until they are gone, so that a crash or a store outage
+// in between leaves work for the reaper, not orphans. When the database
+// cannot tell whether the row is ready (the flip may have committed before
+// an error), it leaves both alone: the reaper settles a row left pending.
 func (s *Service) abandon(ctx context.Context, id string, cause error, keys ...string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
@@ -340,7 +342,7 @@ func (s *Service) abandon(ctx context.Context, id string, cause error, keys ...s
 	}
 	n, err := s.db.MediaFile.Update().
 		Where(mediafile.ID(id), mediafile.StatusEQ(mediafile.StatusPending)).
-		SetStatus(mediafile.StatusFailed).SetFailureReason(reason).SetUpdatedAt(s.now()).
+		SetStatus(mediafile.StatusFailed).SetFailureReason(reason).SetLeftoverObjects(len(keys) > 0).SetUpdatedAt(s.now()).
 		Save(cctx)
 	if err != nil {
 		s.log.ErrorContext(ctx, "could not mark a failed upload failed; the reaper will", "id", id, "err", err)
@@ -353,10 +355,21 @@ func (s *Service) abandon(ctx context.Context, id string, cause error, keys ...s
 		}
 	}
 	if len(keys) > 0 {
-		if err := s.store.Delete(cctx, keys...); err != nil {
-			s.log.ErrorContext(ctx, "removing the objects of a failed upload", "id", id, "keys", keys, "err", err)
-		}
+		s.removeLeftovers(cctx, id, keys)
 	}
+}
+
+// removeLeftovers deletes the objects of a failed file and clears its
+// leftover mark; on failure the mark stays, for the reaper.
+func (s *Service) removeLeftovers(ctx context.Context, id string, keys []string) bool {
+	if err := s.store.Delete(ctx, keys...); err != nil {
+		s.log.WarnContext(ctx, "removing the objects of a failed upload; the reaper will retry", "id", id, "keys", keys, "err", err)
+		return false
+	}
+	if err := s.db.MediaFile.UpdateOneID(id).Where(mediafile.StatusEQ(mediafile.StatusFailed)).SetLeftoverObjects(false).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		s.log.WarnContext(ctx, "clearing the leftover mark", "id", id, "err", err)
+	}
+	return true
 }
 
 // errTooLarge stops a read beyond the purpose's limit.
