@@ -78,7 +78,9 @@ func NewS3(c S3Config) *S3 {
 }
 
 // Put streams r to key, as one PUT below one part size, else as a multipart
-// upload that the transfer manager aborts when anything fails.
+// upload that the transfer manager aborts when anything fails. r is read
+// through ctxReader: the transfer manager reads on, up to a whole part, after
+// ctx ends, and reading from a client that is gone is no use.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, meta Meta) error {
 	select {
 	case s.slots <- struct{}{}:
@@ -89,12 +91,17 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, meta Meta) error 
 	in := &transfermanager.UploadObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(key),
-		Body:   r,
+		Body:   ctxReader{ctx, r},
 	}
 	if meta.ContentType != "" {
 		in.ContentType = aws.String(meta.ContentType)
 	}
 	if _, err := s.tm.UploadObject(ctx, in); err != nil {
+		// Should the abort after a cancelled upload fail too, the transfer
+		// manager reports the abort's failure alone, as text.
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			return fmt.Errorf("s3 put %s: %w: %w", key, cerr, err)
+		}
 		return fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	return nil

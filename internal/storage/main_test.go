@@ -1,0 +1,9 @@
+package storage_test
+
+import (
+	"testing"
+
+	"github.com/logicspike/mediad/internal/testsvc"
+)
+
+func TestMain(m *testing.M) { testsvc.Main(m) }
