@@ -336,16 +336,30 @@ func sum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// command runs `mediad ARGS…` with the server's configuration and returns
-// what it printed and its error.
+// command runs `mediad ARGS…` with the server's configuration.
 func (s *server) command(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	env := map[string]string{}
-	for k, v := range s.env {
-		env[k] = v
+	return runCommand(t, s.env, args...)
+}
+
+func loadConfig(t *testing.T, env map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
 	}
-	env["LOG_LEVEL"] = "warn"
-	err := run(context.Background(), append([]string{"mediad"}, args...), func(k string) string { return env[k] }, &out)
+	return cfg
+}
+
+// runCommand runs `mediad ARGS…` in-process with env.
+func runCommand(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), append([]string{"mediad"}, args...), func(k string) string {
+		if k == "LOG_LEVEL" {
+			return "warn"
+		}
+		return env[k]
+	}, &out)
 	return out.String(), err
 }

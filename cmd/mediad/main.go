@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -159,8 +160,13 @@ func reconcile(ctx context.Context, svc *media.Service, fix bool, stdout io.Writ
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener, handler http.Handler) error {
 	base, cut := context.WithCancelCause(context.Background())
 	defer cut(nil)
+	var inflight sync.WaitGroup
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inflight.Add(1)
+			defer inflight.Done()
+			handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -180,12 +186,18 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.List
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(graceCtx); err != nil {
+		// Cancel what still runs and close the connections (a read blocked
+		// on a stalled client ends only so); then wait for the handlers to
+		// record their uploads as failed before the database closes.
 		log.Warn("grace over: cancelling the requests still running")
 		cut(app.ShutdownCause())
-		finalCtx, cancel := context.WithTimeout(context.Background(), 35*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(finalCtx); err != nil {
-			srv.Close()
+		srv.Close()
+		finished := make(chan struct{})
+		go func() { inflight.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(40 * time.Second):
+			log.Error("requests still running after the grace and clean-up time")
 		}
 	}
 	log.Info("stopped")
