@@ -363,3 +363,27 @@ func runCommand(t *testing.T, env map[string]string, args ...string) (string, er
 	}, &out)
 	return out.String(), err
 }
+
+// eventually2 polls cond for up to d.
+func eventually2(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// openTestStore opens the store a configuration names.
+func openTestStore(t *testing.T, env map[string]string) storage.Store {
+	t.Helper()
+	st, _, err := openStore(loadConfig(t, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
