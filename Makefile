@@ -51,6 +51,7 @@ check-generate: generate
 ## fuzz: each fuzz target briefly (FUZZTIME each).
 FUZZTIME ?= 20s
 fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzUpload$$' -fuzztime $(FUZZTIME) ./app
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCursor$$' -fuzztime $(FUZZTIME) ./internal/media
 	$(GO) test -run '^$$' -fuzz '^FuzzOrientation$$' -fuzztime $(FUZZTIME) ./internal/imagery
 	$(GO) test -run '^$$' -fuzz '^FuzzHeader$$' -fuzztime $(FUZZTIME) ./internal/imagery
