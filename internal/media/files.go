@@ -111,34 +111,46 @@ func (s *Service) Delete(ctx context.Context, a Actor, id string) error {
 	return s.remove(ctx, row)
 }
 
-// remove deletes a file that is not pending: in one transaction it stops
-// being its scope's current avatar or logo and becomes deleting; then its
+// remove deletes a file that is not pending: it stops being its scope's
+// current avatar or logo and becomes deleting (one transaction); then its
 // objects go, then its row.
 func (s *Service) remove(ctx context.Context, row *ent.MediaFile) error {
-	tx, err := s.db.Tx(ctx)
+	n, err := s.retire(ctx, row.ID, "marking a file deleting", func(u *ent.MediaFileUpdate) *ent.MediaFileUpdate {
+		return u.Where(mediafile.StatusNEQ(mediafile.StatusPending)).SetStatus(mediafile.StatusDeleting)
+	})
 	if err != nil {
-		return dbError(err, "starting a transaction")
-	}
-	if _, err := tx.CurrentFile.Update().Where(currentfile.FileID(row.ID)).SetFileID("").Save(ctx); err != nil {
-		tx.Rollback()
-		return dbError(err, "clearing the current file")
-	}
-	n, err := tx.MediaFile.Update().
-		Where(mediafile.ID(row.ID), mediafile.StatusNEQ(mediafile.StatusPending)).
-		SetStatus(mediafile.StatusDeleting).SetUpdatedAt(s.now()).
-		Save(ctx)
-	if err != nil {
-		tx.Rollback()
-		return dbError(err, "marking a file deleting")
+		return err
 	}
 	if n == 0 {
-		tx.Rollback()
 		return ErrNotFound // gone meanwhile
 	}
-	if err := tx.Commit(); err != nil {
-		return dbError(err, "marking a file deleting")
-	}
 	return s.purge(ctx, row)
+}
+
+// retire, in one transaction, stops a file being its scope's current
+// avatar or logo and applies change to its row; it returns how many rows
+// change updated (0 when its conditions no longer hold).
+func (s *Service) retire(ctx context.Context, id, what string, change func(*ent.MediaFileUpdate) *ent.MediaFileUpdate) (int, error) {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return 0, dbError(err, what)
+	}
+	if _, err := tx.CurrentFile.Update().Where(currentfile.FileID(id)).SetFileID("").Save(ctx); err != nil {
+		tx.Rollback()
+		return 0, dbError(err, what)
+	}
+	n, err := change(tx.MediaFile.Update().Where(mediafile.ID(id))).SetUpdatedAt(s.now()).Save(ctx)
+	if err != nil {
+		tx.Rollback()
+		return 0, dbError(err, what)
+	}
+	if n == 0 {
+		return 0, tx.Rollback()
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, dbError(err, what)
+	}
+	return n, nil
 }
 
 // purge removes the objects of a deleting file, then its row. When the

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/logicspike/mediad/ent"
-	"github.com/logicspike/mediad/ent/currentfile"
 	"github.com/logicspike/mediad/ent/mediafile"
 	"github.com/logicspike/mediad/internal/storage"
 )
@@ -273,23 +272,15 @@ func (s *Service) stillMissing(ctx context.Context, row *ent.MediaFile) bool {
 // failMissing marks a ready file whose objects are gone failed, clears it
 // as current, and removes the objects it still has.
 func (s *Service) failMissing(ctx context.Context, row *ent.MediaFile) error {
-	tx, err := s.db.Tx(ctx)
+	n, err := s.retire(ctx, row.ID, "failing a file with missing objects", func(u *ent.MediaFileUpdate) *ent.MediaFileUpdate {
+		return u.Where(mediafile.StatusEQ(mediafile.StatusReady)).SetStatus(mediafile.StatusFailed).
+			SetFailureReason("objects missing from the store (found by reconcile)").SetLeftoverObjects(true)
+	})
 	if err != nil {
-		return dbError(err, "starting a transaction")
+		return err
 	}
-	if _, err := tx.CurrentFile.Update().Where(currentfile.FileID(row.ID)).SetFileID("").Save(ctx); err != nil {
-		tx.Rollback()
-		return dbError(err, "clearing the current file")
+	if n == 1 {
+		s.removeLeftovers(ctx, row.ID, objectKeys(row))
 	}
-	if _, err := tx.MediaFile.Update().Where(mediafile.ID(row.ID), mediafile.StatusEQ(mediafile.StatusReady)).
-		SetStatus(mediafile.StatusFailed).SetFailureReason("objects missing from the store (found by reconcile)").SetLeftoverObjects(true).
-		SetUpdatedAt(s.now()).Save(ctx); err != nil {
-		tx.Rollback()
-		return dbError(err, "failing a file with missing objects")
-	}
-	if err := tx.Commit(); err != nil {
-		return dbError(err, "failing a file with missing objects")
-	}
-	s.removeLeftovers(ctx, row.ID, objectKeys(row))
 	return nil
 }
