@@ -100,9 +100,9 @@ func (s *Service) replay(ctx context.Context, first *ent.MediaFile, req UploadRe
 	return s.view(first), true, nil
 }
 
+// upload sniffs the type from the first bytes, before anything is
+// recorded, then stores the file as its purpose wants.
 func (s *Service) upload(ctx context.Context, a Actor, scope string, req UploadRequest, m *meter) (File, error) {
-
-	// Sniff the type from the first bytes before anything is recorded.
 	head := make([]byte, imagery.HeadSize)
 	n, err := io.ReadFull(m, head)
 	switch {
