@@ -63,13 +63,15 @@ bench-tools:
 ## then the 1 GiB streaming upload with mediad's peak RSS.
 bench: test-deps bench-tools
 	mkdir -p bench
-	$(GO) test -run '^$$' -bench . -count 6 ./internal/imagery ./internal/ratelimit | tee bench/go.txt
+	$(GO) test -run '^$$' -bench . -count 6 ./internal/imagery ./internal/ratelimit > bench/go.txt; \
+		status=$$?; cat bench/go.txt; exit $$status
 	benchstat bench/go.txt
 	$(MAKE) bench-rss
 
 bench-rss: test-deps
 	mkdir -p bench
-	$(GO) test -run '^$$' -bench BenchmarkUploadPeakRSS -benchtime 1x -timeout 30m ./cmd/mediad | tee bench/rss.txt
+	$(GO) test -run '^$$' -bench BenchmarkUploadPeakRSS -benchtime 1x -timeout 30m ./cmd/mediad > bench/rss.txt; \
+		status=$$?; cat bench/rss.txt; exit $$status
 
 clean:
 	rm -rf bin data bench/*.txt

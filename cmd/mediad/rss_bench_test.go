@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -55,7 +56,6 @@ func BenchmarkUploadPeakRSS(b *testing.B) {
 			"S3_PATH_STYLE=true", "PUBLIC_MEDIA_URL="+s3.Endpoint+"/"+s3.Bucket, "LOG_LEVEL=warn",
 			fmt.Sprintf("MAX_ATTACHMENT_BYTES=%d", size+1<<20))
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // time(1) does not pass signals on: stop the group
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -70,7 +70,13 @@ func BenchmarkUploadPeakRSS(b *testing.B) {
 		if status != http.StatusCreated {
 			b.Fatalf("upload status %d", status)
 		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		// time(1) does not pass signals on: stop its child, mediad.
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+		pid, err := strconv.Atoi(strings.TrimSpace(string(children)))
+		if err != nil {
+			b.Fatalf("mediad's pid under time(1): %q", children)
+		}
+		syscall.Kill(pid, syscall.SIGTERM)
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("mediad under time(1): %v", err)
 		}
