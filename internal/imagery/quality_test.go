@@ -19,9 +19,6 @@ import (
 // alone through the same JPEG encoding shows the ceiling that encoding
 // sets.
 func TestAvatarQualityAgainstLanczos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("decodes and resizes a 12 MP image with imaging")
-	}
 	data := photoFixture()
 	res := process(t, data, "image/jpeg", avatarOptions())
 	lg := decodeEncoded(t, res.Variants[0])
