@@ -75,17 +75,3 @@ func handleCurrent(svc *media.Service, log *slog.Logger, p media.Purpose, param 
 		http.Redirect(w, r, url, http.StatusFound)
 	})
 }
-
-func handleUsage(svc *media.Service, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		u, err := svc.Usage(r.Context(), actorOf(r), media.UsageQuery{
-			TenantID: q.Get("tenantId"), UserID: q.Get("userId"), GroupBy: q.Get("groupBy"), From: q.Get("from"), To: q.Get("to"),
-		})
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, u)
-	})
-}
