@@ -36,6 +36,10 @@ func handleUpload(svc *media.Service, log *slog.Logger, m *metrics) http.Handler
 			m.uploads.WithLabelValues(purposeLabel(purpose), codeOf(err)).Inc()
 			writeError(w, r, log, err)
 		}
+		if r.ContentLength > limit+formOverhead { // declared too large: refused before reading
+			fail(&media.Error{Kind: media.KindTooLarge, Detail: fmt.Sprintf("the request body (%d bytes) is larger than this purpose allows", r.ContentLength)})
+			return
+		}
 		idemKey := r.Header.Get("Idempotency-Key")
 		if !validIdempotencyKey(idemKey) {
 			fail(badRequest("Idempotency-Key must be 1–255 visible ASCII characters"))

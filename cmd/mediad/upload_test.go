@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -209,6 +210,19 @@ func TestTooLargeMidStreamOnAChunkedBody(t *testing.T) {
 				t.Fatalf("open multipart uploads: %v", up)
 			}
 		}
+		// Declared far too large: refused before a byte of the body is read.
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /upload?purpose=attachment HTTP/1.1\r\nHost: x\r\nx-user-id: u_alice\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", ct, 50<<20)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		early, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no early answer: %v", err)
+		}
+		expectProblem(t, early, 413, "too_large")
 		// Declared too large: refused the same way.
 		ct, body = multipartBody(nil, "big.txt", text(7<<20))
 		expectProblem(t, s.do(t, alice, "POST", "/upload?purpose=attachment", bytes.NewReader(body), map[string]string{"Content-Type": ct}), 413, "too_large")
