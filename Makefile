@@ -9,7 +9,7 @@ VERSITYGW_VERSION := v1.8.0
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test test-deps vet fmt-check generate check-generate fuzz bench bench-rss bench-tools clean
+.PHONY: run build bench-load test test-deps vet fmt-check generate check-generate fuzz bench bench-rss bench-tools clean
 
 run:
 	$(GO) run ./cmd/mediad
@@ -67,11 +67,15 @@ bench: test-deps bench-tools
 		status=$$?; cat bench/go.txt; exit $$status
 	benchstat bench/go.txt
 	$(MAKE) bench-rss
+	bash bench/load.sh | tee bench/load.txt
 
 bench-rss: test-deps
 	mkdir -p bench
 	$(GO) test -run '^$$' -bench BenchmarkUploadPeakRSS -benchtime 1x -timeout 30m ./cmd/mediad > bench/rss.txt; \
 		status=$$?; cat bench/rss.txt; exit $$status
+
+bench-load:
+	bash bench/load.sh
 
 clean:
 	rm -rf bin data bench/*.txt

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -82,11 +83,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			detail = "the request body is larger than this purpose allows"
 		}
 	}
-	level := slog.LevelDebug
-	if status >= 500 {
+	level, msg := slog.LevelDebug, "request failed"
+	switch {
+	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
+		level, msg = slog.LevelInfo, "request cancelled: the client went away"
+	case status >= 500:
 		level = slog.LevelError
 	}
-	log.Log(r.Context(), level, "request failed", "status", status, "code", code, "err", err)
+	log.Log(r.Context(), level, msg, "status", status, "code", code, "err", err)
 	writeProblem(w, problem{Status: status, Code: code, Detail: detail})
 }
 

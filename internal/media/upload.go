@@ -167,7 +167,10 @@ func (s *Service) uploadAttachment(ctx context.Context, a Actor, scope string, r
 	}
 	row.Size, row.Sha256 = m.n, hex.EncodeToString(m.hash.Sum(nil))
 	row.BodySha256 = row.Sha256
-	if err := s.finish(ctx, row); err != nil {
+	// Every byte is stored: finishing does not depend on the client any more.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := s.finish(fctx, row); err != nil {
 		s.abandon(ctx, row.ID, err, row.Key)
 		return File{}, err
 	}
@@ -228,7 +231,10 @@ func (s *Service) uploadImage(ctx context.Context, a Actor, scope string, req Up
 		}
 		written = append(written, key)
 	}
-	replaced, err := s.finishCurrent(ctx, row, Purpose(row.Purpose))
+	// Every object is stored: finishing does not depend on the client any more.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	replaced, err := s.finishCurrent(fctx, row, Purpose(row.Purpose))
 	if err != nil {
 		s.abandon(ctx, row.ID, err, written...)
 		return File{}, err
@@ -236,11 +242,9 @@ func (s *Service) uploadImage(ctx context.Context, a Actor, scope string, req Up
 	if replaced != nil {
 		// The old file is already not current; a failure here leaves it
 		// deleting, for the reaper to finish.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		if err := s.purge(cctx, replaced); err != nil {
+		if err := s.purge(fctx, replaced); err != nil {
 			s.log.WarnContext(ctx, "removing a replaced file failed; the reaper will retry", "id", replaced.ID, "err", err)
 		}
-		cancel()
 	}
 	return s.view(row), nil
 }
