@@ -107,7 +107,7 @@ func TestChaos(t *testing.T) {
 			case <-stopChaos:
 				chaosDone <- acts
 				return
-			case <-time.After(time.Duration(200+rng.IntN(600)) * time.Millisecond):
+			case <-time.After(time.Duration(150+rng.IntN(350)) * time.Millisecond):
 			}
 			turn++
 			switch turn % 3 { // each fault in turn, at random moments
