@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -86,7 +87,7 @@ func TestChaos(t *testing.T) {
 				cancel()
 				count(fmt.Sprint(resp.StatusCode))
 				if resp.StatusCode == 201 && purpose == "attachment" {
-					if err := jsonUnmarshal(b, &f); err == nil {
+					if err := json.Unmarshal(b, &f); err == nil {
 						mu.Lock()
 						created[f.ID] = content
 						mu.Unlock()
@@ -136,7 +137,7 @@ func TestChaos(t *testing.T) {
 
 	// Settle: the reaper fails what was cut and removes what it left.
 	ctx := context.Background()
-	eventually2(t, 90*time.Second, "the reaper to settle", func() bool {
+	eventuallyWithin(t, 90*time.Second, "the reaper to settle", func() bool {
 		n, err := db.MediaFile.Query().Where(mediafile.Or(
 			mediafile.StatusIn(mediafile.StatusPending, mediafile.StatusDeleting),
 			mediafile.LeftoverObjects(true),

@@ -322,13 +322,7 @@ func walk(t *testing.T, root, rel string, keys *[]string) {
 // eventually polls cond for up to 20 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventuallyWithin(t, 20*time.Second, what, cond)
 }
 
 func sum(b []byte) string {
@@ -364,19 +358,17 @@ func runCommand(t *testing.T, env map[string]string, args ...string) (string, er
 	return out.String(), err
 }
 
-// eventually2 polls cond for up to d.
-func eventually2(t *testing.T, d time.Duration, what string, cond func() bool) {
+// eventuallyWithin polls cond for up to d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // openTestStore opens the store a configuration names.
 func openTestStore(t *testing.T, env map[string]string) storage.Store {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -98,38 +96,21 @@ func waitHTTP(b *testing.B, url string) {
 	b.Fatalf("%s did not answer", url)
 }
 
-// streamUpload posts size bytes of text as a chunked multipart upload,
-// made on the fly so that the client holds nothing.
+// streamUpload posts size bytes of text as a chunked multipart upload
+// (streamBody: made on the fly, so that the client holds nothing).
 func streamUpload(b *testing.B, url string, size int64) int {
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		fw, _ := mw.CreateFormFile("file", "big.txt")
-		bw := bufio.NewWriterSize(fw, 1<<20)
-		line := []byte("mediad streams every upload once, without buffering it whole.\n")
-		for n := int64(0); n < size; n += int64(len(line)) {
-			if rest := size - n; rest < int64(len(line)) {
-				line = line[:rest]
-			}
-			if _, err := bw.Write(line); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		bw.Flush()
-		pw.CloseWithError(mw.Close())
-	}()
-	req, _ := http.NewRequestWithContext(context.Background(), "POST", url, pr)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	ct, body := streamBody(size, nil)
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", url, body)
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("x-user-id", "u_bench")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	out, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		b.Logf("%s", body)
+		b.Logf("%s", out)
 	}
 	return resp.StatusCode
 }
