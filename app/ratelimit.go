@@ -30,15 +30,13 @@ const limiterTimeout = 250 * time.Millisecond
 func rateLimit(rl RateLimits, log *slog.Logger, m *metrics, upload bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := actorOf(r).UserID
-		checks := []struct {
+		type budget struct {
 			key   string
 			limit ratelimit.Limit
-		}{{"req:" + user, rl.Requests}}
+		}
+		checks := []budget{{"req:" + user, rl.Requests}}
 		if upload {
-			checks = append(checks, struct {
-				key   string
-				limit ratelimit.Limit
-			}{"upload:" + user, rl.Uploads})
+			checks = append(checks, budget{"upload:" + user, rl.Uploads})
 		}
 		var shown *ratelimit.Decision
 		for _, c := range checks {
